@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine: `make run` (build the index if needed, serve) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+QA := $(VENV)/bin/qa
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run index test eval-guard lint eval bench browser-deps
+
+setup: $(VENV)/.installed
+
+# torch is pinned and installed first: the 2.13.0 CPU build lies on local disk, an unpinned torch pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[st,dev]'
+	touch $@
+
+index: setup
+	$(QA) index
+
+run: setup
+	test -e index/current/manifest.json || $(QA) index
+	$(QA) serve --host $(HOST) --port $(PORT)
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
+browser-deps:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup browser-deps
+	$(VENV)/bin/ruff check qa tests bench
+	$(VENV)/bin/pytest
+	$(MAKE) eval-guard
+
+# Regression guard: the seed dev set must stay within 0.05 of the quality bars (README, Quality).
+eval-guard: setup
+	$(QA) index --corpus corpus --index-dir .cache/seed-index
+	$(QA) eval eval/seed_dev.jsonl --index-dir .cache/seed-index \
+		--fail-under recall@3=0.90 --fail-under answer_hit=0.85
+
+lint: setup
+	$(VENV)/bin/ruff check qa tests bench
+	$(VENV)/bin/mypy qa
+
+eval: setup
+	$(QA) eval eval/seed_dev.jsonl --compare

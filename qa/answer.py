@@ -1,0 +1,108 @@
+"""Extractive answers: pick the source sentences that answer the question, cite them, or abstain."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.retrieval import Hit, Query, Retriever
+from qa.tokens import term_spans, tokenize
+
+# A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
+_ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    """Chosen by `bench/tune_ranking.py` on the seed dev set (see README, Quality)."""
+
+    sources_considered: int = 3  # sentences are drawn from this many top sources
+    max_sentences: int = 3
+    max_chars: int = 200
+    keep_ratio: float = 0.92  # a further sentence must score at least this share of the best one
+    w_sentence: float = 1.0  # cosine of the question with the sentence
+    w_coverage: float = 0.5  # IDF-weighted share of question terms in the sentence
+    w_source: float = 0.3  # the fused score of the sentence's source
+    min_evidence: float = 0.0  # abstain below this fused score of the best source
+
+
+@dataclass(frozen=True)
+class Picked:
+    source: int  # 1-based source number
+    doc_id: str
+    start: int  # offsets into the document's text
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    answered: bool
+    text: str
+    sentences: list[Picked] = field(default_factory=list)
+
+
+def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
+    if not hits or hits[0].score < params.min_evidence:
+        return Answer(answered=False, text="")
+    candidates = _score_sentences(retriever, query, hits[: params.sources_considered], params)
+    if not candidates:
+        return Answer(answered=False, text="")
+    best = candidates[0].score
+    chosen: list[Picked] = []
+    used = 0
+    for cand in candidates:
+        if len(chosen) == params.max_sentences or cand.score < best * params.keep_ratio:
+            break
+        if used + len(cand.text) > params.max_chars and chosen:
+            continue
+        if any(c.doc_id == cand.doc_id and c.start < cand.end and cand.start < c.end for c in chosen):
+            continue  # the same sentence reached through two overlapping sources
+        chosen.append(cand)
+        used += len(cand.text)
+    chosen.sort(key=lambda p: (p.source, p.start))
+    text = "".join(f"{p.text}[{p.source}]" for p in chosen)
+    return Answer(answered=True, text=text, sentences=chosen)
+
+
+def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> list[Picked]:
+    index = retriever.index
+    total = sum(query.terms.values())
+    top = hits[0].score or 1.0
+    picked: list[Picked] = []
+    for number, hit in enumerate(hits, start=1):
+        text = index.documents[hit.chunk.doc_id].text
+        lo, hi = retriever.sentence_bounds[hit.row], retriever.sentence_bounds[hit.row + 1]
+        cosines = index.sentence_vectors[lo:hi] @ query.vector if hi > lo else np.zeros(0)
+        for sentence, cosine in zip(index.sentences[lo:hi], cosines, strict=True):
+            start, end = _trim_enumerator(text, sentence.start, sentence.end)
+            terms = set(tokenize(text[start:end]))
+            coverage = sum(w for t, w in query.terms.items() if t in terms) / total if total else 0.0
+            score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
+                     + params.w_source * hit.score / top)
+            picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
+                                 text=text[start:end], score=score))
+    picked.sort(key=lambda p: -p.score)
+    return picked
+
+
+def _trim_enumerator(text: str, start: int, end: int) -> tuple[int, int]:
+    match = _ENUMERATOR.match(text, start, end)
+    if match and match.end() < end:
+        return match.end(), end
+    return start, end
+
+
+def highlights(text: str, query: Query) -> list[tuple[int, int]]:
+    """Character ranges of `text` holding the question's terms, merged where they touch."""
+    spans = sorted((s, e) for token, s, e in term_spans(text) if token in query.terms)
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged

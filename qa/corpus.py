@@ -1,0 +1,180 @@
+"""Corpus loading: Markdown, plain-text, HTML and JSONL files under a directory become Document records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import CorpusError
+
+SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
+FRONT_MATTER_KEYS = ("title", "date", "source", "url")
+JSONL_KEYS = ("id", "text", "title", "url", "date")
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str  # body shown to users; Markdown heading lines ("## ...") stay in the text
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+
+def load_corpus(root: Path) -> list[Document]:
+    """Load every supported file under root (recursively, hidden entries skipped), sorted by doc_id."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise CorpusError(f"corpus directory {root} {what}; create it or pass --corpus DIR (QA_CORPUS_DIR)")
+    files = sorted(_walk(root))
+    if not files:
+        raise CorpusError(f"no corpus files found under {root}; add files with one of the extensions "
+                          f"{', '.join(SUPPORTED_EXTENSIONS)}")
+    origins: dict[str, str] = {}
+    docs: list[Document] = []
+    for path in files:
+        for doc, origin in _LOADERS[path.suffix.lower()](root, path):
+            if doc.doc_id in origins:
+                raise CorpusError(f"duplicate doc_id {doc.doc_id!r} in {origins[doc.doc_id]} and {origin}; "
+                                  "rename one of the files or change one JSONL id")
+            origins[doc.doc_id] = origin
+            docs.append(doc)
+    return sorted(docs, key=lambda d: d.doc_id)
+
+
+def corpus_fingerprint(docs: Sequence[Document]) -> str:
+    """SHA-256 hex digest over every field of every document, independent of their order."""
+    records = sorted(json.dumps(astuple(doc), ensure_ascii=False) for doc in docs)
+    return hashlib.sha256("\n".join(records).encode("utf-8")).hexdigest()
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # prune .git and friends early
+        for name in filenames:
+            path = Path(dirpath) / name
+            if not name.startswith(".") and path.suffix.lower() in SUPPORTED_EXTENSIONS:
+                yield path
+
+
+def _read_text(path: Path) -> str:
+    try:
+        # utf-8-sig: editors on Windows often prepend a BOM, which would otherwise end up in the first title.
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _doc_id(root: Path, path: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _require_text(path: Path, text: str, where: str = "") -> str:
+    text = text.strip()
+    if not text:
+        raise CorpusError(f"{path}{where}: empty document; add some text or delete it")
+    return text
+
+
+def _load_markdown(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
+    meta, body = _split_front_matter(path, _read_text(path))
+    body = _require_text(path, body, " (after front matter)" if meta else "")
+    heading = next((line[2:].strip() for line in body.split("\n") if line.startswith("# ")), "")
+    title = meta.pop("title", None) or heading or path.stem
+    yield Document(_doc_id(root, path), title, body, **meta), str(path)
+
+
+def _split_front_matter(path: Path, raw: str) -> tuple[dict[str, str | None], str]:
+    lines = raw.split("\n")
+    if lines[0].strip() != "---":
+        return {}, raw
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise CorpusError(f"{path}: front matter opened with '---' on line 1 is never closed; "
+                          "add a closing '---' line after the key: value lines") from None
+    meta: dict[str, str | None] = {}
+    for number, line in enumerate(lines[1:end], start=2):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        # Unknown keys are rejected because a typo such as "titel" would otherwise silently lose the title.
+        if not sep or key not in FRONT_MATTER_KEYS:
+            raise CorpusError(f"{path} line {number}: front matter line {line.strip()!r} is not "
+                              f"'key: value' with key one of {', '.join(FRONT_MATTER_KEYS)}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        meta[key] = value or None
+    return meta, "\n".join(lines[end + 1:])
+
+
+def _load_txt(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
+    text = _require_text(path, _read_text(path))
+    yield Document(_doc_id(root, path), text.split("\n", 1)[0].strip(), text), str(path)
+
+
+def _load_html(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
+    import trafilatura  # deferred: only corpora with HTML files pay for the import
+
+    result = trafilatura.bare_extraction(_read_text(path), with_metadata=True)
+    if result is not None and not isinstance(result, dict):
+        result = result.as_dict()
+    extracted: dict[str, Any] = result or {}
+    text = (extracted.get("text") or "").strip()
+    if not text:
+        raise CorpusError(f"{path}: no main text could be extracted from this HTML; check that the page has "
+                          "its content in the HTML itself (not rendered by JavaScript) or convert it to .md")
+    title = (extracted.get("title") or "").strip() or path.stem
+    yield Document(_doc_id(root, path), title, text, url=extracted.get("url") or None,
+                   date=extracted.get("date") or None), str(path)
+
+
+def _load_jsonl(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
+    found = False
+    for number, line in enumerate(_read_text(path).split("\n"), start=1):
+        if line.strip():
+            found = True
+            yield _jsonl_document(path, number, line), f"{path} line {number}"
+    if not found:
+        raise CorpusError(f"{path}: empty document; add one JSON object per line or delete the file")
+
+
+def _jsonl_document(path: Path, number: int, line: str) -> Document:
+    where = f"{path} line {number}"
+    try:
+        record: Any = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); "
+                          "each line must be one complete JSON object") from None
+    if not isinstance(record, dict):
+        raise CorpusError(f"{where}: expected a JSON object like {{\"id\": ..., \"text\": ...}}, "
+                          f"got {type(record).__name__}")
+    unknown = sorted(set(record) - set(JSONL_KEYS))
+    if unknown:
+        raise CorpusError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(JSONL_KEYS)}")
+    for key in ("id", "text"):
+        if not isinstance(record.get(key), str) or not record[key].strip():
+            raise CorpusError(f"{where}: field {key!r} is missing or not a non-empty string; "
+                              f"add \"{key}\": \"...\" to this line")
+    for key in ("title", "url", "date"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise CorpusError(f"{where}: field {key!r} must be a string or null")
+    text = record["text"].replace("\r\n", "\n").strip()
+    return Document(record["id"].strip(), record.get("title") or record["id"].strip(), text,
+                    url=record.get("url") or None, date=record.get("date") or None)
+
+
+_LOADERS: dict[str, Callable[[Path, Path], Iterator[tuple[Document, str]]]] = {
+    ".md": _load_markdown, ".markdown": _load_markdown, ".txt": _load_txt,
+    ".html": _load_html, ".htm": _load_html, ".jsonl": _load_jsonl,
+}

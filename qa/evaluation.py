@@ -1,0 +1,159 @@
+"""Quality evaluation: question files, per-question judgements, and the metrics `qa eval` reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+from qa.normalize import normalize
+
+_CITATION = re.compile(r"\[(\d+)\]")
+# Whitespace and punctuation (ASCII and CJK) are ignored when matching gold text.
+_IGNORED = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20!-/:-@\[-`{-~…—·“”‘’]+")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    gold: tuple[str, ...] = ()  # corpus-text gold: pieces of the gold passage's text
+    doc_id: str | None = None  # benchmark gold: the gold document
+    answers: tuple[str, ...] = ()  # benchmark gold: accepted answer strings
+    unanswerable: bool = False
+
+    def is_hit(self, source: dict[str, Any]) -> bool:
+        if self.doc_id is not None:
+            return bool(source["doc_id"] == self.doc_id)
+        text = match_form(source["text"])
+        return any(match_form(g) in text for g in self.gold)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What one `ask` result scored against its question."""
+
+    question: Question
+    first_hit: int | None  # 1-based rank of the first hit source
+    answered: bool
+    answer_hit: bool
+    citations: int
+    correct_citations: int
+    took_ms: float
+
+
+def match_form(text: str) -> str:
+    return _IGNORED.sub("", normalize(text))
+
+
+def load_questions(path: Path) -> list[Question]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAError(f"cannot read question file {path}: {exc}") from exc
+    questions = [_parse_line(path, n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not questions:
+        raise QAError(f"{path} holds no questions: write one JSON object per line")
+    return questions
+
+
+def _parse_line(path: Path, n: int, line: str) -> Question:
+    where = f"{path}:{n}"
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise QAError(f"{where}: invalid JSON ({exc.msg})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("question"), str) or not raw["question"].strip():
+        raise QAError(f"{where}: each line must be an object with a non-empty string `question`")
+    qid = str(raw.get("id", f"line{n}"))
+    if raw.get("unanswerable") is True:
+        return Question(qid, raw["question"], unanswerable=True)
+    if isinstance(raw.get("doc_id"), str):
+        answers = raw.get("answers", [])
+        if not _strings(answers):
+            raise QAError(f"{where}: `answers` must be a list of strings")
+        return Question(qid, raw["question"], doc_id=raw["doc_id"], answers=tuple(answers))
+    gold = raw.get("gold")
+    if not _strings(gold) or not gold:
+        raise QAError(f"{where}: give `gold` (list of passage-text pieces), `doc_id` + `answers`, "
+                      f"or `unanswerable: true`")
+    return Question(qid, raw["question"], gold=tuple(gold))
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def judge(question: Question, result: dict[str, Any]) -> Judgement:
+    sources = result["sources"]
+    hits = [question.is_hit(s) for s in sources]
+    first = next((i + 1 for i, h in enumerate(hits) if h), None)
+    cited = [int(n) for n in _CITATION.findall(result["answer"])]
+    correct = sum(1 for n in cited if 1 <= n <= len(hits) and hits[n - 1])
+    if question.answers:
+        plain = match_form(_CITATION.sub("", result["answer"]))
+        answer_hit = any(match_form(a) in plain for a in question.answers if match_form(a))
+    else:
+        answer_hit = correct > 0
+    return Judgement(question, first, bool(result["answered"]), result["answered"] and answer_hit,
+                     len(cited), correct, float(result["took_ms"]))
+
+
+def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
+    answerable = [j for j in judgements if not j.question.unanswerable]
+    unanswerable = [j for j in judgements if j.question.unanswerable]
+    cited = sum(j.citations for j in answerable)
+    latencies = sorted(j.took_ms for j in judgements)
+
+    def share(items: Iterable[bool], total: int) -> float | None:
+        return round(sum(items) / total, 4) if total else None
+
+    n = len(answerable)
+    return {
+        "questions": len(judgements), "answerable": n, "unanswerable": len(unanswerable),
+        **{f"recall@{k}": share((j.first_hit is not None and j.first_hit <= k for j in answerable), n)
+           for k in (1, 3, 5)},
+        "mrr": round(sum(1 / j.first_hit for j in answerable if j.first_hit) / n, 4) if n else None,
+        "answer_hit": share((j.answer_hit for j in answerable), n),
+        "citation_precision": round(sum(j.correct_citations for j in answerable) / cited, 4) if cited else None,
+        "abstained_unanswerable": share((not j.answered for j in unanswerable), len(unanswerable)),
+        "false_abstention": share((not j.answered for j in answerable), n),
+        "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "latency_p95_ms": round(_percentile(latencies, 0.95), 1) if latencies else None,
+    }
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def evaluate(questions: Sequence[Question], ask: Callable[[str], dict[str, Any]],
+             progress: Callable[[int], None] | None = None) -> list[Judgement]:
+    judgements = []
+    for question in questions:
+        judgements.append(judge(question, ask(question.question)))
+        if progress:
+            progress(1)
+    return judgements
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """Metrics as rows, one column per mode."""
+    modes = list(results)
+    names = [k for k in next(iter(results.values())) if k not in {"questions", "answerable", "unanswerable"}]
+    width = max(len(n) for n in names) + 2
+    lines = ["".ljust(width) + "".join(m.rjust(10) for m in modes)]
+    for name in names:
+        cells = ["-" if results[m][name] is None else f"{results[m][name]:.3f}".rstrip("0").rstrip(".")
+                 if isinstance(results[m][name], float) else str(results[m][name]) for m in modes]
+        lines.append(name.ljust(width) + "".join(c.rjust(10) for c in cells))
+    first = next(iter(results.values()))
+    lines.append(f"({first['questions']} questions: {first['answerable']} answerable, "
+                 f"{first['unanswerable']} unanswerable)")
+    return "\n".join(lines)

