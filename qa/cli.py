@@ -91,7 +91,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     modes = ["bm25", "dense", "hybrid"] if args.compare else [args.mode]
     results = {}
     for mode in modes:
-        with tqdm(total=len(questions), desc=mode, unit="q", file=sys.stderr, leave=False) as bar:
+        with tqdm(total=len(questions), desc=mode, unit="q", file=sys.stderr, leave=False, disable=None) as bar:
             judgements = evaluation.evaluate(
                 questions, lambda q, m=mode: service.ask(q, args.k, m), progress=bar.update)
         results[mode] = evaluation.summarize(judgements)
@@ -126,7 +126,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     bars: list[tqdm] = []
 
     def progress(total: int) -> Callable[[int], None]:
-        bars.append(tqdm(total=total, desc="embedding", unit="text", file=sys.stderr, leave=False))
+        bars.append(tqdm(total=total, desc="embedding", unit="text", file=sys.stderr, leave=False, disable=None))
         return bars[-1].update
 
     try:

@@ -17,6 +17,7 @@ from qa.config import Settings
 from qa.corpus import Document, corpus_fingerprint, load_corpus
 from qa.dense import DenseIndex
 from qa.embedding import Embedder, load_embedder
+from qa.errors import CorpusError
 from qa.normalize import normalize
 from qa.sparse import SparseIndex
 from qa.tokens import tokenize
@@ -60,6 +61,9 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None,
     documents = load_corpus(settings.corpus_dir)
     chunk_settings = ChunkSettings(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap)
     chunks = chunk_corpus(documents, chunk_settings)
+    if not chunks:
+        raise CorpusError(f"the corpus in {settings.corpus_dir} has headings but no body text to index; "
+                          f"add paragraphs under the headings")
     by_id = {d.doc_id: d for d in documents}
     sentences = [store.Sentence(row, s, e) for row, c in enumerate(chunks)
                  for s, e in sentence_spans(by_id[c.doc_id], c)]
