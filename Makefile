@@ -30,6 +30,7 @@ browser-deps:
 
 test: setup browser-deps
 	$(VENV)/bin/ruff check qa tests bench
+	$(VENV)/bin/mypy qa
 	$(VENV)/bin/pytest
 	$(MAKE) eval-guard
 

@@ -42,7 +42,8 @@ def prepare(source: Path, out: Path, docs: int | None) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the DRCD folder (corpus.jsonl, questions.jsonl)")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="the DRCD folder (corpus.jsonl, questions.jsonl)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--docs", type=int, help="keep a fixed subset of this many paragraphs")
     args = parser.parse_args()

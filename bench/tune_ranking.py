@@ -4,7 +4,8 @@ Each question is encoded once; every weight combination then re-ranks the stored
 hundreds of settings costs seconds. The ranks ignore the overlap de-duplication of the live path; confirm the chosen
 settings with `qa eval --compare`.
 
-    python bench/tune_ranking.py --set seed=eval/seed_dev.jsonl:index --set drcd=.cache/drcd/questions.jsonl:.cache/drcd/index
+    python bench/tune_ranking.py --set seed=eval/seed_dev.jsonl:index \
+        --set drcd=.cache/drcd/questions.jsonl:.cache/drcd/index
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.retrieval import MODES
+from qa.retrieval import MODES, Mode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +79,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import functools
     import json
 
     from tqdm import tqdm
@@ -88,12 +90,12 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = evaluation.load_questions(args.questions)
     thresholds = _thresholds(args.fail_under)
     service = QAService.load(settings)
-    modes = ["bm25", "dense", "hybrid"] if args.compare else [args.mode]
-    results = {}
+    modes: list[Mode] = ["bm25", "dense", "hybrid"] if args.compare else [args.mode]
+    results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         with tqdm(total=len(questions), desc=mode, unit="q", file=sys.stderr, leave=False, disable=None) as bar:
             judgements = evaluation.evaluate(
-                questions, lambda q, m=mode: service.ask(q, args.k, m), progress=bar.update)
+                questions, functools.partial(service.ask, top_k=args.k, mode=mode), progress=bar.update)
         results[mode] = evaluation.summarize(judgements)
     print(evaluation.format_table(results))
     if args.json:

@@ -43,6 +43,11 @@ class QAService:
         if not isinstance(question, str):
             raise QuestionError(f"`{field}` must be a string")
         question = question.strip()
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:
+            raise QuestionError(f"`{field}` holds an unpaired surrogate (\\ud800-\\udfff); "
+                                "send valid Unicode") from None
         if not question:
             raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
         limit = self.settings.max_question_chars
@@ -60,14 +65,14 @@ class QAService:
         return {"question": text, "answer": answer.text, "answered": answer.answered,
                 "sources": self.sources(query, hits), "took_ms": _ms(started)}
 
-    def search(self, query_text: object, k: object = 5, mode: object = "hybrid") -> dict[str, Any]:
+    def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
         started = time.perf_counter()
         text = self.validate_question(query_text, "q")
         top_k = validate_top_k(k, "k")
         if mode not in MODES:
             raise QuestionError(f"`mode` must be one of {', '.join(MODES)}")
         query = self.retriever.prepare(text)
-        hits = self.retriever.rank(query, top_k, mode)  # type: ignore[arg-type]
+        hits = self.retriever.rank(query, top_k, mode)
         return {"query": text, "results": self.sources(query, hits), "took_ms": _ms(started)}
 
     def sources(self, query: Query, hits: list[Hit]) -> list[dict[str, Any]]:

@@ -145,14 +145,15 @@ def load_build(index_dir: Path, model_spec: str) -> StoredIndex:
     try:
         documents = [Document(**r) for r in _read_jsonl(path / DOCUMENTS)]
         chunks = [_chunk_from_record(r) for r in _read_jsonl(path / CHUNKS)]
-        chunk_terms: list[list[str]] = _read_jsonl(path / TERMS)  # type: ignore[assignment]
+        chunk_terms: list[list[str]] = _read_jsonl(path / TERMS)
         sentences = [Sentence(**r) for r in _read_jsonl(path / SENTENCES)]
         sentence_vectors = np.load(path / SENTENCE_VECTORS)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexCorruptError(f"index in {index_dir} is unreadable ({exc}); {REBUILD_HINT}") from exc
     return StoredIndex(path=path, manifest=manifest, documents={d.doc_id: d for d in documents}, chunks=chunks,
-                       chunk_terms=chunk_terms, dense=DenseIndex.load(path / DENSE), sparse=SparseIndex.load(path / SPARSE),
-                       sentences=sentences, sentence_vectors=sentence_vectors)
+                       chunk_terms=chunk_terms, dense=DenseIndex.load(path / DENSE),
+                       sparse=SparseIndex.load(path / SPARSE), sentences=sentences,
+                       sentence_vectors=sentence_vectors)
 
 
 def _verify_files(path: Path, files: dict[str, str]) -> None:

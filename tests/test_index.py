@@ -38,7 +38,8 @@ def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Emb
     old_build = store.current_path(settings.index_dir).resolve()
     again = build_index(settings, embedder=embedder)
     assert again.cache_hits == again.embedded == first.embedded
-    (small_corpus / "new.md").write_text("---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n", encoding="utf-8")
+    new = "---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n"
+    (small_corpus / "new.md").write_text(new, encoding="utf-8")
     changed = build_index(settings, embedder=embedder)
     assert 0 < changed.embedded - changed.cache_hits <= 3  # only the new document's chunk and sentences
     builds = list((settings.index_dir / store.BUILDS).iterdir())

@@ -1,0 +1,116 @@
+"""Flask application factory: loads the QA service once, registers the API and pages, maps every error."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from qa.api import api, error_response
+from qa.config import Settings
+from qa.errors import DocumentNotFoundError, QAError, QuestionError
+from qa.service import QAService
+from qa.web import web
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+MAX_BODY_BYTES = 16 * 1024
+# Everything is served from this origin; inline scripts and external loads are refused outright.
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type", 500: "internal_error", 503: "unavailable"}
+PAGE_TITLES = {400: "请求有误", 404: "没有找到这个页面", 405: "不支持这种请求", 413: "请求内容太大",
+               500: "服务出错了", 503: "服务暂不可用"}
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Config: QA_SERVICE (a loaded QAService), else QA_INDEX_DIR / QA_MODEL to load one; failing, 503s."""
+    app = Flask(__name__, template_folder=str(WEB_DIR / "templates"), static_folder=str(WEB_DIR / "static"))
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.update(test_config or {})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _attach_service(app)
+    app.register_blueprint(api)
+    app.register_blueprint(web)
+    _register_error_handlers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _attach_service(app: Flask) -> None:
+    service: QAService | None = app.config.get("QA_SERVICE")
+    error: str | None = None
+    if service is None:
+        try:
+            config = app.config
+            service = QAService.load(Settings.load(index_dir=config.get("QA_INDEX_DIR"),
+                                                   model=config.get("QA_MODEL")))
+        except QAError as exc:
+            logger.error("serving without an index: %s", exc)
+            error = str(exc)
+    app.extensions["qa"] = service
+    app.extensions["qa_error"] = error
+
+
+def _register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(QAError, _qa_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    response = _error(status, _message(exc))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response[0].headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _qa_error(exc: QAError) -> tuple[Response | str, int]:
+    if isinstance(exc, QuestionError):
+        return _error(400, str(exc))
+    if isinstance(exc, DocumentNotFoundError):
+        return _error(404, str(exc))
+    return _error(503, str(exc))
+
+
+def _unexpected_error(exc: Exception) -> tuple[Response | str, int]:
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _error(500, "unexpected server error; it has been logged")
+
+
+def _is_api() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _error(status: int, message: str) -> Any:
+    if _is_api():
+        return error_response(status, ERROR_CODES.get(status, f"http_{status}"), message)
+    title = PAGE_TITLES.get(status, "出错了")
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _message(exc: HTTPException) -> str:
+    if isinstance(exc, NotFound) and request.url_rule is None:
+        if not _is_api():
+            return "这个地址没有页面；回到首页重新提问。"
+        return f"no such endpoint: {request.method} {request.path}; the API is described at /api/openapi.json"
+    if isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(m for m in exc.valid_methods or () if m not in ("HEAD", "OPTIONS"))
+        return f"{request.method} is not allowed on {request.path}; use {allowed}"
+    if isinstance(exc, RequestEntityTooLarge):
+        return f"the request body is larger than {MAX_BODY_BYTES} bytes; send a shorter question"
+    return exc.description or exc.name
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -1,0 +1,221 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa.service import MAX_TOP_K
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_RANGE = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+
+SCHEMAS: dict[str, Any] = {
+    "AskRequest": {
+        "type": "object",
+        "required": ["question"],
+        "additionalProperties": False,
+        "properties": {
+            "question": {"type": "string", "minLength": 1, "maxLength": 500,
+                         "description": "Trimmed; must not be blank; the limit is QA_MAX_QUESTION_CHARS."},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5,
+                      "description": "How many sources to return (a JSON integer; booleans are rejected)."},
+        },
+    },
+    "AskResponse": {
+        "type": "object",
+        "required": ["question", "answer", "answered", "sources", "took_ms"],
+        "properties": {
+            "question": {"type": "string", "description": "The question as understood (trimmed)."},
+            "answer": {"type": "string",
+                       "description": "Extracted sentences, each followed by a [n] marker citing "
+                                      "sources[n-1]; empty when answered is false."},
+            "answered": {"type": "boolean",
+                         "description": "False when the corpus holds no passage that answers the question."},
+            "sources": {"type": "array", "items": _ref("Source")},
+            "took_ms": {"type": "number"},
+        },
+    },
+    "SearchResponse": {
+        "type": "object",
+        "required": ["query", "results", "took_ms"],
+        "properties": {
+            "query": {"type": "string"},
+            "results": {"type": "array", "items": _ref("Source")},
+            "took_ms": {"type": "number"},
+        },
+    },
+    "Source": {
+        "type": "object",
+        "required": ["n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score",
+                     "signals", "highlights"],
+        "properties": {
+            "n": {"type": "integer", "minimum": 1, "description": "1-based number used by [n] markers."},
+            "doc_id": {"type": "string", "description": "Corpus path without extension; may contain '/'."},
+            "title": {"type": "string"},
+            "url": _NULLABLE_STRING,
+            "date": _NULLABLE_STRING,
+            "chunk_id": {"type": "string"},
+            "text": {"type": "string", "description": "The passage: the document's text[start:end]."},
+            "start": {"type": "integer", "minimum": 0},
+            "end": {"type": "integer", "minimum": 0},
+            "score": {"type": "number", "description": "Ranking score of the chosen mode."},
+            "signals": _ref("Signals"),
+            "highlights": {"type": "array", "items": _RANGE,
+                           "description": "[start, end) ranges of `text` holding the question's terms."},
+        },
+    },
+    "Signals": {
+        "type": "object",
+        "required": ["dense", "sentence", "coverage", "bm25"],
+        "properties": {name: {"type": "number"} for name in ("dense", "sentence", "coverage", "bm25")},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "documents", "chunks", "model", "index_built_at"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok"]},
+            "documents": {"type": "integer", "minimum": 0},
+            "chunks": {"type": "integer", "minimum": 0},
+            "model": {"type": "string"},
+            "index_built_at": {"type": "string", "description": "ISO 8601 time the index was built."},
+        },
+    },
+    "Unavailable": {
+        "type": "object",
+        "required": ["status", "reason"],
+        "properties": {
+            "status": {"type": "string", "enum": ["unavailable"]},
+            "reason": {"type": "string", "description": "Why no index is usable and how to fix it."},
+        },
+    },
+    "Document": {
+        "type": "object",
+        "required": ["doc_id", "title", "text", "url", "date", "source"],
+        "properties": {
+            "doc_id": {"type": "string"},
+            "title": {"type": "string"},
+            "text": {"type": "string"},
+            "url": _NULLABLE_STRING,
+            "date": _NULLABLE_STRING,
+            "source": _NULLABLE_STRING,
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": [
+                        "bad_request", "not_found", "method_not_allowed", "payload_too_large",
+                        "unsupported_media_type", "internal_error", "unavailable"]},
+                    "message": {"type": "string", "description": "What went wrong and how to fix it."},
+                },
+            },
+        },
+    },
+}
+
+_BAD_REQUEST = _error("Invalid parameter (empty or too long question, wrong type, out of range).")
+_UNAVAILABLE = _error("No usable index is loaded; the message says how to build one.")
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "qa: question answering over Chinese articles",
+        "version": "0.1.0",
+        "description": "Answers are extracted sentences from the corpus, each cited with a [n] marker.",
+    },
+    "paths": {
+        "/api/ask": {
+            "post": {
+                "summary": "Answer a question with cited sentences from the corpus",
+                "operationId": "ask",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("AskRequest")}}},
+                "responses": {
+                    "200": _json(_ref("AskResponse"), "The answer and its numbered sources."),
+                    "400": _error("Invalid question or top_k, malformed JSON, or a body that is no object."),
+                    "405": _error("Only POST is allowed."),
+                    "413": _error("The body is larger than 16 KiB."),
+                    "415": _error("The body is not sent as application/json."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/search": {
+            "get": {
+                "summary": "Rank passages for a query without composing an answer",
+                "operationId": "search",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 500}},
+                    {"name": "k", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5}},
+                    {"name": "mode", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["hybrid", "dense", "bm25"], "default": "hybrid"}},
+                ],
+                "responses": {
+                    "200": _json(_ref("SearchResponse"), "Ranked passages, numbered from 1."),
+                    "400": _BAD_REQUEST,
+                    "405": _error("Only GET is allowed."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/health": {
+            "get": {
+                "summary": "Whether an index is loaded, and which",
+                "operationId": "health",
+                "responses": {
+                    "200": _json(_ref("Health"), "The index is loaded."),
+                    "503": _json(_ref("Unavailable"), "No usable index; `reason` says how to fix it."),
+                },
+            },
+        },
+        "/api/documents/{doc_id}": {
+            "get": {
+                "summary": "One whole document of the corpus",
+                "operationId": "document",
+                "parameters": [{"name": "doc_id", "in": "path", "required": True,
+                                "schema": {"type": "string"},
+                                "description": "May contain '/', which is sent unescaped."}],
+                "responses": {
+                    "200": _json(_ref("Document"), "The document."),
+                    "404": _error("No document with that id."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "operationId": "openapi",
+                "responses": {"200": {"description": "The OpenAPI document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            },
+        },
+    },
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": {
+            "NotFound": _error("Unknown /api/ route."),
+            "InternalError": _error("An unexpected failure (a bug); it is logged."),
+        },
+    },
+}
