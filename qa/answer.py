@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.retrieval import Hit, Query, Retriever
-from qa.tokens import term_spans, tokenize
 
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
-_ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
+_ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
 
 
 @dataclass(frozen=True)
@@ -70,17 +69,19 @@ def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: An
 
 def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> list[Picked]:
     index = retriever.index
-    total = sum(query.terms.values())
+    terms = {t: w for t, w in query.terms.items() if _worth_marking(t)}
+    total = sum(terms.values())
     top = hits[0].score or 1.0
     picked: list[Picked] = []
     for number, hit in enumerate(hits, start=1):
         text = index.documents[hit.chunk.doc_id].text
+        matchable = retriever.normalized_text(hit.chunk.doc_id)
         lo, hi = retriever.sentence_bounds[hit.row], retriever.sentence_bounds[hit.row + 1]
         cosines = index.sentence_vectors[lo:hi] @ query.vector if hi > lo else np.zeros(0)
         for sentence, cosine in zip(index.sentences[lo:hi], cosines, strict=True):
             start, end = _trim_enumerator(text, sentence.start, sentence.end)
-            terms = set(tokenize(text[start:end]))
-            coverage = sum(w for t, w in query.terms.items() if t in terms) / total if total else 0.0
+            sentence = matchable[start:end]
+            coverage = sum(w for t, w in terms.items() if t in sentence) / total if total else 0.0
             score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
                      + params.w_source * hit.score / top)
             picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
@@ -96,9 +97,9 @@ def _trim_enumerator(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def highlights(text: str, query: Query) -> list[tuple[int, int]]:
-    """Character ranges of `text` holding the question's terms, merged where they touch."""
-    spans = sorted((s, e) for token, s, e in term_spans(text) if token in query.terms)
+def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
+    """Character ranges holding the question's terms (found in the normalised text), merged where they touch."""
+    spans = sorted(span for term in query.terms if _worth_marking(term) for span in _occurrences(matchable, term))
     merged: list[tuple[int, int]] = []
     for s, e in spans:
         if merged and s <= merged[-1][1]:
@@ -106,3 +107,17 @@ def highlights(text: str, query: Query) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
+
+
+def _worth_marking(term: str) -> bool:
+    # a lone CJK character (钱, 付) would light up half the passage
+    return len(term) >= 2 or term.isdigit()
+
+
+def _occurrences(text: str, term: str) -> list[tuple[int, int]]:
+    found = []
+    start = text.find(term)
+    while start != -1:
+        found.append((start, start + len(term)))
+        start = text.find(term, start + len(term))
+    return found

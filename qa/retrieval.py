@@ -12,6 +12,7 @@ import numpy as np
 from qa.chunking import Chunk
 from qa.embedding import Embedder
 from qa.indexing import passage_text
+from qa.normalize import normalize
 from qa.ranking import Features, RankingParams, fuse, term_coverage, top_rows
 from qa.store import StoredIndex
 from qa.tokens import tokenize
@@ -51,6 +52,13 @@ class Retriever:
         # sentences are stored in chunk-row order: sentence_bounds[row] .. sentence_bounds[row + 1]
         counts = np.bincount([s.row for s in index.sentences], minlength=n)
         self.sentence_bounds = np.concatenate([[0], np.cumsum(counts)])
+        self._normalized: dict[str, str] = {}
+
+    def normalized_text(self, doc_id: str) -> str:
+        """The document's text as matched (same length and offsets as the original), computed once."""
+        if doc_id not in self._normalized:
+            self._normalized[doc_id] = normalize(self.index.documents[doc_id].text)
+        return self._normalized[doc_id]
 
     def prepare(self, text: str) -> Query:
         terms = {t: self.idf.get(t, self.unknown_idf) for t in tokenize(text)}

@@ -84,9 +84,12 @@ class QAService:
                 "chunk_id": hit.chunk.chunk_id, "text": hit.chunk.text, "start": hit.chunk.start,
                 "end": hit.chunk.end, "score": round(hit.score, 4),
                 "signals": {name: round(v, 4) for name, v in hit.signals.items()},
-                "highlights": [list(r) for r in highlights(hit.chunk.text, query)],
+                "highlights": [list(r) for r in highlights(self._matchable(hit), query)],
             })
         return out
+
+    def _matchable(self, hit: Hit) -> str:
+        return self.retriever.normalized_text(hit.chunk.doc_id)[hit.chunk.start:hit.chunk.end]
 
     def document(self, doc_id: str) -> Document:
         try:
