@@ -46,3 +46,6 @@ lint: setup
 
 eval: setup
 	$(QA) eval eval/seed_dev.jsonl --compare
+
+bench: setup
+	$(PY) bench/bench_api.py

