@@ -80,8 +80,7 @@ def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params
         cosines = index.sentence_vectors[lo:hi] @ query.vector if hi > lo else np.zeros(0)
         for sentence, cosine in zip(index.sentences[lo:hi], cosines, strict=True):
             start, end = _trim_enumerator(text, sentence.start, sentence.end)
-            sentence = matchable[start:end]
-            coverage = sum(w for t, w in terms.items() if t in sentence) / total if total else 0.0
+            coverage = sum(w for t, w in terms.items() if t in matchable[start:end]) / total if total else 0.0
             score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
                      + params.w_source * hit.score / top)
             picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
