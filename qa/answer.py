@@ -17,14 +17,14 @@ _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*
 class AnswerParams:
     """Chosen by `bench/tune_ranking.py` on the seed dev set (see README, Quality)."""
 
-    sources_considered: int = 3  # sentences are drawn from this many top sources
+    sources_considered: int = 2  # sentences are drawn from this many top sources
     max_sentences: int = 3
     max_chars: int = 200
-    keep_ratio: float = 0.92  # a further sentence must score at least this share of the best one
+    keep_ratio: float = 0.9  # a further sentence must score at least this share of the best one
     w_sentence: float = 1.0  # cosine of the question with the sentence
-    w_coverage: float = 0.5  # IDF-weighted share of question terms in the sentence
-    w_source: float = 0.3  # the fused score of the sentence's source
-    min_evidence: float = 0.0  # abstain below this fused score of the best source
+    w_coverage: float = 0.0  # IDF-weighted share of question terms in the sentence
+    w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
+    min_evidence: float = 1.2  # abstain below this fused score of the best source
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params
     index = retriever.index
     terms = {t: w for t, w in query.terms.items() if _worth_marking(t)}
     total = sum(terms.values())
-    top = hits[0].score or 1.0
+    top = hits[0].score
     picked: list[Picked] = []
     for number, hit in enumerate(hits, start=1):
         text = index.documents[hit.chunk.doc_id].text
@@ -82,7 +82,7 @@ def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params
             start, end = _trim_enumerator(text, sentence.start, sentence.end)
             coverage = sum(w for t, w in terms.items() if t in matchable[start:end]) / total if total else 0.0
             score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
-                     + params.w_source * hit.score / top)
+                     + params.w_source * (hit.score - top))
             picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
                                  text=text[start:end], score=score))
     picked.sort(key=lambda p: -p.score)

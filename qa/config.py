@@ -20,7 +20,7 @@ class Settings:
     # None keeps the embedding cache inside the index directory, outside the swapped builds.
     cache_dir: Path | None = None
     model: str = DEFAULT_MODEL
-    chunk_chars: int = 240
+    chunk_chars: int = 480
     chunk_overlap: int = 1
     hnsw_threshold: int = 50_000
     max_question_chars: int = 500
