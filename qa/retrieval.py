@@ -36,6 +36,7 @@ class Query:
     text: str
     terms: dict[str, float]
     vector: np.ndarray
+    cross_lingual: bool = False  # written mainly in another script than the corpus (e.g. English vs Chinese)
 
 
 class Retriever:
@@ -53,6 +54,7 @@ class Retriever:
         counts = np.bincount([s.row for s in index.sentences], minlength=n)
         self.sentence_bounds = np.concatenate([[0], np.cumsum(counts)])
         self._normalized: dict[str, str] = {}
+        self.corpus_is_cjk = _mostly_cjk("".join(c.text for c in index.chunks[:200]))
 
     def normalized_text(self, doc_id: str) -> str:
         """The document's text as matched (same length and offsets as the original), computed once."""
@@ -63,7 +65,8 @@ class Retriever:
     def prepare(self, text: str) -> Query:
         terms = {t: self.idf.get(t, self.unknown_idf) for t in tokenize(text)}
         vector = self.embedder.encode_queries([passage_text(text)])[0]
-        return Query(text=text, terms=terms, vector=vector)
+        return Query(text=text, terms=terms, vector=vector,
+                     cross_lingual=_mostly_cjk(text) != self.corpus_is_cjk)
 
     def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         return self.rank(self.prepare(text), k, mode)
@@ -111,6 +114,12 @@ class Retriever:
             if hi > lo:
                 best[i] = float((self.index.sentence_vectors[lo:hi] @ vector).max())
         return best
+
+
+def _mostly_cjk(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    cjk = sum(1 for ch in letters if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
+    return bool(letters) and cjk * 2 >= len(letters)
 
 
 def _overlaps(a: Chunk, b: Chunk) -> bool:
