@@ -109,10 +109,13 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _thresholds(specs: list[str]) -> dict[str, float]:
     from qa.errors import QAError
+    from qa.evaluation import METRICS
 
     out = {}
     for spec in specs:
         name, _, value = spec.partition("=")
+        if name not in METRICS:
+            raise QAError(f"--fail-under: unknown metric {name!r}; choose from {', '.join(METRICS)}")
         try:
             out[name] = float(value)
         except ValueError:

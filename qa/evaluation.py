@@ -13,6 +13,8 @@ from typing import Any
 from qa.errors import QAError
 from qa.normalize import normalize
 
+METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "citation_precision",
+           "abstained_unanswerable", "false_abstention", "latency_p50_ms", "latency_p95_ms")
 _CITATION = re.compile(r"\[(\d+)\]")
 # Whitespace and punctuation (ASCII and CJK) are ignored when matching gold text.
 _IGNORED = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20!-/:-@\[-`{-~…—·“”‘’]+")

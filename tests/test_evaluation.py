@@ -1,0 +1,113 @@
+"""Metric computations on tiny hand-made cases, question-file parsing, and the `qa` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa import cli
+from qa.config import Settings
+from qa.errors import QAError
+from qa.evaluation import Question, judge, load_questions, match_form, summarize
+
+
+def _result(answer: str, sources: list[dict[str, Any]], answered: bool = True, took: float = 10.0) -> dict[str, Any]:
+    return {"answer": answer, "answered": answered, "sources": sources, "took_ms": took}
+
+
+def _src(doc_id: str, text: str) -> dict[str, Any]:
+    return {"doc_id": doc_id, "text": text}
+
+
+def test_corpus_text_gold_ignores_whitespace_and_punctuation() -> None:
+    q = Question("q", "?", gold=("确认是否有重复扣款现象",))
+    assert q.is_hit(_src("a", "查看交易记录，确认是否有 重复扣款现象。"))
+    assert not q.is_hit(_src("a", "网络信号不稳定"))
+    assert match_form("Wi-Fi，４Ｇ網路") == "wifi4g网路"
+
+
+def test_judge_ranks_citations_and_answer_hit() -> None:
+    q = Question("q", "?", gold=("重复扣款",))
+    sources = [_src("a", "网络问题"), _src("b", "确认是否有重复扣款"), _src("c", "重复扣款要反馈")]
+    j = judge(q, _result("确认是否有重复扣款。[2]网络问题。[1]", sources))
+    assert (j.first_hit, j.citations, j.correct_citations, j.answer_hit) == (2, 2, 1, True)
+    miss = judge(q, _result("网络问题。[1]", sources))
+    assert (miss.answer_hit, miss.correct_citations) == (False, 0)
+
+
+def test_benchmark_gold_uses_doc_id_and_answer_strings() -> None:
+    q = Question("q", "?", doc_id="D1", answers=("1998年",))
+    j = judge(q, _result("该公司成立于1998年。[1]", [_src("D1", "x"), _src("D2", "y")]))
+    assert (j.first_hit, j.answer_hit) == (1, True)
+    assert judge(q, _result("成立于1999年。[1]", [_src("D2", "y")])).first_hit is None
+
+
+def test_summary_metrics_by_hand() -> None:
+    gold = Question("a", "?", gold=("甲",))
+    judgements = [
+        judge(gold, _result("甲。[1]", [_src("d", "甲")], took=10)),  # rank 1, right citation
+        judge(gold, _result("乙。[1]丙。[2]", [_src("d", "乙"), _src("d", "丙甲")], took=20)),  # rank 2
+        judge(gold, _result("", [_src("d", "乙")], answered=False, took=30)),  # miss, wrongly abstained
+        judge(Question("u", "?", unanswerable=True), _result("", [_src("d", "乙")], answered=False, took=40)),
+        judge(Question("v", "?", unanswerable=True), _result("乙。[1]", [_src("d", "乙")], took=50)),
+    ]
+    m = summarize(judgements)
+    assert (m["answerable"], m["unanswerable"]) == (3, 2)
+    assert (m["recall@1"], m["recall@3"], m["recall@5"]) == (round(1 / 3, 4), round(2 / 3, 4), round(2 / 3, 4))
+    assert m["mrr"] == round((1 + 0.5) / 3, 4)
+    assert m["answer_hit"] == round(2 / 3, 4)
+    assert m["citation_precision"] == round(2 / 3, 4)  # markers on answerable questions: [1] ok, [1] no, [2] ok
+    assert (m["abstained_unanswerable"], m["false_abstention"]) == (0.5, round(1 / 3, 4))
+    assert (m["latency_p50_ms"], m["latency_p95_ms"]) == (30.0, 50.0)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("{not json", "invalid JSON"),
+    ('["a list"]', "non-empty string `question`"),
+    ('{"question": "  "}', "non-empty string `question`"),
+    ('{"question": "x"}', "give `gold`"),
+    ('{"question": "x", "gold": "not a list"}', "give `gold`"),
+    ('{"question": "x", "doc_id": "d", "answers": [1]}', "`answers` must be a list of strings"),
+])
+def test_malformed_question_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok", "unanswerable": true}\n\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(QAError, match=rf"q.jsonl:3: .*{message}"):
+        load_questions(path)
+
+
+def test_eval_command_prints_compare_table_and_guards(seed_settings: Settings, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in [
+        {"id": "1", "question": "付款失败但钱被扣了两次怎么办？", "gold": ["确认是否有重复扣款现象"]},
+        {"id": "2", "question": "Python怎么读取CSV文件", "unanswerable": True},
+    ]), encoding="utf-8")
+    out = tmp_path / "m.json"
+    index = ["--index-dir", str(seed_settings.index_dir)]
+    assert cli.main(["eval", str(questions), *index, "--compare", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "bm25" in table and "hybrid" in table and "recall@1" in table
+    assert json.loads(out.read_text(encoding="utf-8"))["hybrid"]["recall@3"] == 1.0
+    assert cli.main(["eval", str(questions), *index, "--fail-under", "recall@1=1.01"]) == 1
+    assert "FAIL: recall@1" in capsys.readouterr().err
+    assert cli.main(["eval", str(questions), *index, "--fail-under", "recal@1=0.5"]) == 1
+    assert "unknown metric 'recal@1'" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", "你好", "--index-dir", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no index in") and "qa index" in err and err.count("\n") == 1
+
+
+def test_cli_search_and_ask_print_sources(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    index = ["--index-dir", str(seed_settings.index_dir)]
+    assert cli.main(["search", "重复扣款", "-k", "2", "--mode", "bm25", *index]) == 0
+    out = capsys.readouterr().out
+    assert "1. 工行数字钱包" in out and "bm25=" in out
+    assert cli.main(["ask", "支付失敗了怎麼辦", *index]) == 0
+    assert "[1] 工行数字钱包支付失败的解决方案与常见问题解" in capsys.readouterr().out
