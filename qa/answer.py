@@ -24,7 +24,7 @@ class AnswerParams:
     w_sentence: float = 1.0  # cosine of the question with the sentence
     w_coverage: float = 0.0  # IDF-weighted share of question terms in the sentence
     w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
-    min_evidence: float = 1.28  # abstain below this fused score of the best source
+    min_evidence: float = 1.28  # abstain below this fused (hybrid) evidence of the first source
     # Cross-lingual similarities run lower for the same relevance (measured on the English dev questions).
     cross_lingual_discount: float = 0.09
 
@@ -48,7 +48,7 @@ class Answer:
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
     floor = params.min_evidence - (params.cross_lingual_discount if query.cross_lingual else 0.0)
-    if not hits or hits[0].score < floor:
+    if not hits or hits[0].evidence < floor:
         return Answer(answered=False, text="")
     candidates = _score_sentences(retriever, query, hits[: params.sources_considered], params)
     if not candidates:
@@ -74,7 +74,7 @@ def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params
     index = retriever.index
     terms = {t: w for t, w in query.terms.items() if _worth_marking(t)}
     total = sum(terms.values())
-    top = hits[0].score
+    top = max(h.evidence for h in hits)
     picked: list[Picked] = []
     for number, hit in enumerate(hits, start=1):
         text = index.documents[hit.chunk.doc_id].text
@@ -85,7 +85,7 @@ def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params
             start, end = _trim_enumerator(text, sentence.start, sentence.end)
             coverage = sum(w for t, w in terms.items() if t in matchable[start:end]) / total if total else 0.0
             score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
-                     + params.w_source * (hit.score - top))
+                     + params.w_source * (hit.evidence - top))
             picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
                                  text=text[start:end], score=score))
     picked.sort(key=lambda p: -p.score)

@@ -25,8 +25,12 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 class Hit:
     row: int
     chunk: Chunk
-    score: float
-    signals: dict[str, float]
+    score: float  # what the mode ranked by
+    signals: dict[str, float]  # every signal, plus "hybrid": the fused evidence whatever the mode
+
+    @property
+    def evidence(self) -> float:
+        return self.signals["hybrid"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,8 @@ class Retriever:
 
     def rank(self, query: Query, k: int, mode: Mode) -> list[Hit]:
         features = self.features(query)
-        if mode == "dense":
-            scores = features.dense
-        elif mode == "bm25":
-            scores = features.bm25
-        else:
-            scores = fuse(features, self.params)
+        fused = fuse(features, self.params)
+        scores = {"dense": features.dense, "bm25": features.bm25, "hybrid": fused}[mode]
         order = np.argsort(-scores, kind="stable")
         hits: list[Hit] = []
         for i in order:
@@ -88,7 +88,8 @@ class Retriever:
             if any(_overlaps(self.index.chunks[row], h.chunk) for h in hits):
                 continue  # overlapping windows of one passage would only repeat it
             signals = {"dense": float(features.dense[i]), "sentence": float(features.sentence[i]),
-                       "coverage": float(features.coverage[i]), "bm25": float(features.bm25[i])}
+                       "coverage": float(features.coverage[i]), "bm25": float(features.bm25[i]),
+                       "hybrid": float(fused[i])}
             hits.append(Hit(row=row, chunk=self.index.chunks[row], score=float(scores[i]), signals=signals))
             if len(hits) == k:
                 break
