@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qa.retrieval import SIGNALS
 from qa.service import MAX_TOP_K
 
 
@@ -79,8 +80,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "Signals": {
         "type": "object",
-        "required": ["dense", "sentence", "coverage", "bm25"],
-        "properties": {name: {"type": "number"} for name in ("dense", "sentence", "coverage", "bm25")},
+        "description": "Each ranking signal for this passage: cosine with the passage (dense) and with its best "
+                       "sentence, IDF-weighted share of the question's terms (coverage), BM25, and the fused "
+                       "hybrid score.",
+        "required": list(SIGNALS),
+        "properties": {name: {"type": "number"} for name in SIGNALS},
     },
     "Health": {
         "type": "object",

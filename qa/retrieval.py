@@ -19,6 +19,7 @@ from qa.tokens import tokenize
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+SIGNALS = ("dense", "sentence", "coverage", "bm25", "hybrid")  # the keys of Hit.signals
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
         assert doc.text[s["start"]:s["end"]] == s["text"]
         assert s["chunk_id"].startswith(f"{s['doc_id']}:")
         assert isinstance(s["score"], float | int)
-        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25"}
+        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25", "hybrid"}
         for start, end in s["highlights"]:
             assert 0 <= start < end <= len(s["text"])
 
