@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=Path("eval/seed_dev.jsonl"))
     parser.add_argument("--index-dir", type=Path, help="build here (default: a temporary directory)")
     parser.add_argument("--skip-cold", action="store_true", help="only the warm rebuild (uses the index's cache)")
+    parser.add_argument("--cache-dir", type=Path, help="with --skip-cold: the embedding cache the index was built with")
     parser.add_argument("--limit", type=int, help="time only the first N questions")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -54,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = args.index_dir or Path(tmp) / "index"
         settings = Settings.load(corpus_dir=args.corpus, index_dir=index_dir,
-                                 cache_dir=None if args.skip_cold else Path(tmp) / "cache")
+                                 cache_dir=args.cache_dir if args.skip_cold else Path(tmp) / "cache")
         runs = ["warm"] if args.skip_cold else ["cold", "warm"]
         for run in runs:
             report = build_index(settings)
