@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ class Settings:
     chunk_overlap: int = 1
     hnsw_threshold: int = 50_000
     max_question_chars: int = 500
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cache_path(self) -> Path:
@@ -36,8 +35,6 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(f"QA_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.name, raw)

@@ -50,10 +50,6 @@ def passage_text(text: str) -> str:
     return normalize(text)
 
 
-def sentence_spans(doc: Document, chunk: Chunk) -> list[tuple[int, int]]:
-    return split_sentences(doc.text, chunk.start, chunk.end)
-
-
 def build_index(settings: Settings, progress: ProgressFactory | None = None,
                 embedder: Embedder | None = None) -> BuildReport:
     """Build a complete index in a new directory and swap it in; on any failure the previous index keeps serving."""
@@ -66,7 +62,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None,
                           f"add paragraphs under the headings")
     by_id = {d.doc_id: d for d in documents}
     sentences = [store.Sentence(row, s, e) for row, c in enumerate(chunks)
-                 for s, e in sentence_spans(by_id[c.doc_id], c)]
+                 for s, e in split_sentences(by_id[c.doc_id].text, c.start, c.end)]
     embedder = embedder or load_embedder(settings.model)
 
     texts = [passage_text(c.match_text) for c in chunks]

@@ -115,5 +115,3 @@ def validate_top_k(value: object, field: str = "top_k") -> int:
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
-
-__all__ = ["MAX_TOP_K", "Mode", "QAService", "validate_top_k"]
