@@ -8,12 +8,24 @@ and answers in `qa.retrieval` / `qa.answer` are shared and a backend only stores
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from qa.chunking import Chunk
 from qa.corpus import Document
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What a result card shows of a document, without its (possibly large) text."""
+
+    doc_id: str
+    title: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
 
 
 class IndexReader(Protocol):
@@ -53,6 +65,9 @@ class IndexReader(Protocol):
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         """The chunks at these rows, in the given order (text included)."""
+
+    def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
+        """Title and metadata of each known id (unknown ids are left out)."""
 
     def document(self, doc_id: str) -> Document | None:
         """One document with its full text, or None if the build has no such id."""
