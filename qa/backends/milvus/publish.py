@@ -1,0 +1,225 @@
+"""Publishing a format-2 build directory into new versioned Milvus collections, then moving the aliases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse as sp
+
+from qa.backends.milvus import schema
+from qa.backends.milvus.client import (
+    KINDS,
+    MilvusBackendError,
+    Target,
+    alias_exists,
+    alias_name,
+    build_id_of,
+    build_of_collection,
+    client,
+    collection_name,
+    current_alias_target,
+    ensure_loaded,
+)
+from qa.config import Settings
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 1_000
+SPARSE_DIR = "sparse"
+
+
+def publish(settings: Settings, build_dir: Path) -> str:
+    """Upload the build into new collections, point the aliases at them, drop builds retired past the grace period.
+
+    Returns the build id. Readers switch when the manifest alias moves (last), so they never see half a build.
+    """
+    target = Target.from_settings(settings)
+    milvus = client(target)
+    manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    build = build_id_of(build_dir)
+    names = {kind: collection_name(build, kind) for kind in KINDS}
+    if current_alias_target(target) == names["manifest"]:
+        raise MilvusBackendError(f"build {build} is already the published one; build a new one with `qa index`")
+    for name in names.values():
+        if milvus.has_collection(name):  # left over from an interrupted publish of this same build
+            milvus.drop_collection(name)
+    dim = int(manifest["model"]["dim"])
+    _create(milvus, names["chunks"], schema.chunks(dim), _chunk_records(build_dir))
+    _create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(build_dir))
+    _create(milvus, names["documents"], schema.documents(), _document_records(build_dir))
+    _create(milvus, names["vocab"], schema.vocab(), _vocab_records(build_dir))
+    record = {**manifest, "backend": "milvus", "milvus": {"build_id": build, "collections": names}}
+    published_at = time.time()
+    _create(milvus, names["manifest"], schema.manifest(), iter([[{
+        "id": 0, "manifest": json.dumps(record, ensure_ascii=False), "published_at": published_at,
+        schema.PAD_FIELD: schema.PAD}]]))
+    for kind in KINDS:  # the manifest alias last: that is the switch readers follow
+        _point_alias(milvus, alias_name(kind), names[kind])
+    # The build directory stays as the local record of what was published.
+    manifest.update(backend="milvus", milvus=record["milvus"])
+    tmp = build_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(build_dir / "manifest.json")
+    drop_retired(settings, now=published_at)
+    return build
+
+
+def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
+    """Drop builds replaced more than QA_MILVUS_GRACE_SECONDS ago (a build is replaced when the next is published)."""
+    milvus = client(Target.from_settings(settings))
+    now = time.time() if now is None else now
+    current = build_of_collection(current_alias_target(Target.from_settings(settings)) or "")
+    builds: dict[str, list[str]] = {}
+    for name in milvus.list_collections():
+        build = build_of_collection(name)
+        if build is not None:
+            builds.setdefault(build, []).append(name)
+    published = {b: _published_at(milvus, b) for b in builds}
+    order = sorted(builds, key=lambda b: published[b])
+    dropped = []
+    for older, newer in itertools.pairwise(order):
+        if older != current and now - published[newer] >= settings.milvus_grace_seconds:
+            for name in builds[older]:
+                milvus.drop_collection(name)
+            dropped.append(older)
+    if dropped:
+        log.info("dropped retired Milvus builds %s", ", ".join(dropped))
+    return dropped
+
+
+def _published_at(milvus: Any, build: str) -> float:
+    """When the build went live; a build without a manifest record never did (a failed publish): oldest."""
+    name = collection_name(build, "manifest")
+    if not milvus.has_collection(name):
+        return 0.0
+    ensure_loaded(milvus, name)
+    rows = milvus.query(name, filter="id == 0", output_fields=["published_at"])
+    return float(rows[0]["published_at"]) if rows else 0.0
+
+
+def _point_alias(milvus: Any, alias: str, collection: str) -> None:
+    if alias_exists(milvus, alias):
+        milvus.alter_alias(collection_name=collection, alias=alias)
+    else:
+        milvus.create_alias(collection_name=collection, alias=alias)
+
+
+def _create(milvus: Any, name: str, definition: tuple[Any, Any], batches: Iterator[list[dict[str, Any]]]) -> None:
+    collection_schema, index_params = definition
+    milvus.create_collection(name, schema=collection_schema, index_params=index_params)
+    for batch in batches:
+        if batch:
+            milvus.insert(name, batch)
+    milvus.flush(name)
+    milvus.load_collection(name)
+
+
+def _batched(n: int, make: Callable[[int, int], list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    for lo in range(0, n, BATCH_ROWS):
+        yield make(lo, min(n, lo + BATCH_ROWS))
+
+
+def _chunk_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
+    meta = np.load(build_dir / "chunk_meta.npy", mmap_mode="r")
+    vectors = np.load(build_dir / "chunk_vectors.npy", mmap_mode="r")
+    weights = _bm25_rows(build_dir / SPARSE_DIR, len(meta))
+    with sqlite3.connect(f"file:{build_dir / 'docs.sqlite'}?mode=ro", uri=True) as db:
+        doc_ids = dict(db.execute("SELECT idx, doc_id FROM documents"))
+        chunks = {row: (text, headings) for row, text, headings in db.execute("SELECT row, text, headings FROM chunks")}
+
+    def make(lo: int, hi: int) -> list[dict[str, Any]]:
+        out = []
+        for row in range(lo, hi):
+            doc_idx, start, end, ordinal = (int(v) for v in meta[row])
+            text, headings = chunks[row]
+            _check_bytes(text, schema.MAX_VARCHAR, f"chunk {row}", "lower QA_CHUNK_CHARS")
+            out.append({"id": row, "vector": np.asarray(vectors[row], dtype=np.float32),
+                        "bm25": _sparse_row(weights, row), "doc_idx": doc_idx, "doc_id": doc_ids[doc_idx],
+                        "start": start, "end": end, "ordinal": ordinal, "text": text, "headings": headings})
+        return out
+
+    return _batched(len(meta), make)
+
+
+def _sentence_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
+    bounds = np.load(build_dir / "sentence_bounds.npy")
+    spans = np.load(build_dir / "sentence_spans.npy", mmap_mode="r")
+    vectors = np.load(build_dir / "sentence_vectors.npy", mmap_mode="r")
+    rows = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+
+    def make(lo: int, hi: int) -> list[dict[str, Any]]:
+        return [{"id": i, "row": int(rows[i]), "start": int(spans[i][0]), "end": int(spans[i][1]),
+                 "vector": np.asarray(vectors[i], dtype=np.float32)} for i in range(lo, hi)]
+
+    return _batched(len(rows), make)
+
+
+def _document_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
+    with sqlite3.connect(f"file:{build_dir / 'docs.sqlite'}?mode=ro", uri=True) as db:
+        cursor = db.execute("SELECT idx, doc_id, title, url, date, source, text FROM documents ORDER BY idx")
+        batch: list[dict[str, Any]] = []
+        for idx, doc_id, title, url, date, source, text in cursor:
+            _check_bytes(doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc_id!r}", "shorten the file name")
+            for part, piece in enumerate(_text_parts(text)):
+                batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc_id, "title": title,
+                              "url": url, "date": date, "source": source, "text": piece,
+                              schema.PAD_FIELD: schema.PAD})
+            if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
+                yield batch
+                batch = []
+        yield batch
+
+
+def _vocab_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
+    directory = build_dir / SPARSE_DIR
+    vocab: dict[str, int] = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
+    df = np.diff(np.load(directory / "indptr.csc.index.npy"))
+    items = sorted(vocab.items(), key=lambda item: item[1])
+
+    def make(lo: int, hi: int) -> list[dict[str, Any]]:
+        out = []
+        for token, tid in items[lo:hi]:
+            _check_bytes(token, schema.MAX_TOKEN_BYTES, f"token {token[:20]!r}…", "report it: tokens are words")
+            out.append({"token": token, "tid": tid, "df": int(df[tid]), schema.PAD_FIELD: schema.PAD})
+        return out
+
+    return _batched(len(items), make)
+
+
+def _bm25_rows(directory: Path, n_rows: int) -> sp.csr_matrix:
+    """bm25s stores (row, token) weights column-wise; a chunk's sparse vector is one row of that matrix."""
+    data, indices, indptr = (np.load(directory / f"{name}.csc.index.npy") for name in ("data", "indices", "indptr"))
+    return sp.csc_matrix((data, indices, indptr), shape=(n_rows, len(indptr) - 1)).tocsr()
+
+
+def _sparse_row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
+    lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+    return {int(t): float(w) for t, w in zip(matrix.indices[lo:hi], matrix.data[lo:hi], strict=True) if w}
+
+
+def _text_parts(text: str) -> list[str]:
+    """Split text so each part fits a VARCHAR (limits are in UTF-8 bytes, cuts fall between characters)."""
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > schema.TEXT_PART_BYTES:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    parts.append("".join(current))
+    return parts
+
+
+def _check_bytes(value: str, limit: int, what: str, fix: str) -> None:
+    if len(value.encode("utf-8")) > limit:
+        raise MilvusBackendError(f"{what} is longer than Milvus's {limit}-byte limit for this field; {fix}")
