@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
 
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
@@ -71,23 +70,21 @@ def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: An
 
 
 def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> list[Picked]:
-    index = retriever.index
     terms = {t: w for t, w in query.terms.items() if _worth_marking(t)}
     total = sum(terms.values())
     top = max(h.evidence for h in hits)
     picked: list[Picked] = []
     for number, hit in enumerate(hits, start=1):
-        text = index.documents[hit.chunk.doc_id].text
-        matchable = retriever.normalized_text(hit.chunk.doc_id)
-        lo, hi = retriever.sentence_bounds[hit.row], retriever.sentence_bounds[hit.row + 1]
-        cosines = index.sentence_vectors[lo:hi] @ query.vector if hi > lo else np.zeros(0)
-        for sentence, cosine in zip(index.sentences[lo:hi], cosines, strict=True):
-            start, end = _trim_enumerator(text, sentence.start, sentence.end)
+        chunk = hit.chunk
+        matchable = normalize(chunk.text)  # same length as the text, so offsets carry over
+        spans, cosines = retriever.index.sentence_scores(query.vector, hit.row)
+        for (s, e), cosine in zip(spans.tolist(), cosines.tolist(), strict=True):
+            start, end = _trim_enumerator(chunk.text, s - chunk.start, e - chunk.start)
             coverage = sum(w for t, w in terms.items() if t in matchable[start:end]) / total if total else 0.0
-            score = (params.w_sentence * float(cosine) + params.w_coverage * coverage
+            score = (params.w_sentence * cosine + params.w_coverage * coverage
                      + params.w_source * (hit.evidence - top))
-            picked.append(Picked(source=number, doc_id=hit.chunk.doc_id, start=start, end=end,
-                                 text=text[start:end], score=score))
+            picked.append(Picked(source=number, doc_id=chunk.doc_id, start=chunk.start + start,
+                                 end=chunk.start + end, text=chunk.text[start:end], score=score))
     picked.sort(key=lambda p: -p.score)
     return picked
 

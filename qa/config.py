@@ -23,15 +23,18 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunk_chars: int = 480
     chunk_overlap: int = 1
-    hnsw_threshold: int = 50_000
-    max_question_chars: int = 500
-    # Where the index is served from: the local build directory, or Milvus collections published from it.
     backend: str = "local"
+    # Above this many chunks the dense search is approximate (IVF); nprobe lists are read per query.
+    ann_threshold: int = 50_000
+    ann_nprobe: int = 32
+    # A replaced build is deleted this long after it stopped being current (servers may still be reading it);
+    # the previous build is always kept for `qa index --rollback`.
+    build_grace_seconds: int = 600
+    max_question_chars: int = 500
+    # With backend "milvus": where the published collections live (README, "Milvus backend").
     milvus_uri: str | None = None  # a file path = Milvus Lite (one process), http://host:19530 = a Milvus server
     milvus_token: str | None = None
     milvus_db: str | None = None
-    # Replaced builds stay in Milvus this long after the alias moved, so requests already using them finish.
-    milvus_grace_seconds: int = 300
 
     @property
     def cache_path(self) -> Path:
@@ -56,7 +59,7 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars", "milvus_grace_seconds"}
+_INTS = {"chunk_chars", "chunk_overlap", "ann_threshold", "ann_nprobe", "build_grace_seconds", "max_question_chars"}
 
 
 def _coerce(name: str, raw: str) -> Any:

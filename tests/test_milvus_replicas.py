@@ -79,7 +79,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
                builds: tuple[Path, Path]) -> Iterator[tuple[Settings, list[Process], Process]]:
     workdir = tmp_path_factory.mktemp("replicas")
     with milvus_server(workdir) as milvus:
-        settings = Settings.load(environ={}, backend="milvus", milvus_uri=milvus.url, milvus_grace_seconds=30)
+        settings = Settings.load(environ={}, backend="milvus", milvus_uri=milvus.url, build_grace_seconds=30)
         publish(settings, builds[0])
         with replica(workdir, "replica-1", milvus.url) as one, replica(workdir, "replica-2", milvus.url) as two, \
                 nginx(workdir, [one.url.split("//")[1], two.url.split("//")[1]]) as balancer:

@@ -72,7 +72,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
 
 
 def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
-    """Drop builds replaced more than QA_MILVUS_GRACE_SECONDS ago (a build is replaced when the next is published)."""
+    """Drop builds replaced more than QA_BUILD_GRACE_SECONDS ago (a build is replaced when the next is published)."""
     milvus = client(Target.from_settings(settings))
     now = time.time() if now is None else now
     current = build_of_collection(current_alias_target(Target.from_settings(settings)) or "")
@@ -85,7 +85,7 @@ def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
     order = sorted(builds, key=lambda b: published[b])
     dropped = []
     for older, newer in itertools.pairwise(order):
-        if older != current and now - published[newer] >= settings.milvus_grace_seconds:
+        if older != current and now - published[newer] >= settings.build_grace_seconds:
             for name in builds[older]:
                 milvus.drop_collection(name)
             dropped.append(older)

@@ -13,10 +13,10 @@ import numpy as np
 from qa.backends import DocumentInfo
 from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
-    MANIFEST_ALIAS,
     MilvusBackendError,
     Target,
     client,
+    collection_name,
     current_alias_target,
     ensure_loaded,
     in_list,
@@ -44,10 +44,10 @@ class MilvusReader:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings) -> MilvusReader:
-        """The build the manifest alias points at now."""
+    def open(cls, settings: Settings, build_id: str | None = None) -> MilvusReader:
+        """One published build (by default the one the manifest alias points at now)."""
         target = Target.from_settings(settings)
-        reader = cls(target, read_current_manifest(target))
+        reader = cls(target, read_manifest(target, build_id))
         for name in reader._names.values():
             ensure_loaded(client(target), name)
         return reader
@@ -223,15 +223,18 @@ class MilvusReader:
                                      f"with `qa index --backend milvus`")
 
 
-def read_current_manifest(target: Target) -> dict[str, Any]:
-    """The manifest record of the build the alias points at (one query on a one-row collection)."""
+def read_manifest(target: Target, build_id: str | None = None) -> dict[str, Any]:
+    """The manifest record of a build (by default the current one): one query on a one-row collection."""
     from pymilvus.exceptions import MilvusException
 
     milvus = client(target)
-    name = current_alias_target(target)
+    name = current_alias_target(target) if build_id is None else collection_name(build_id, "manifest")
     if name is None:
         raise MilvusBackendError(f"no build is published in Milvus at {target.uri}: run "
                                  f"`qa index --backend milvus` with the same QA_MILVUS_URI")
+    if not milvus.has_collection(name):
+        raise MilvusBackendError(f"build {build_id} is not in Milvus at {target.uri} (dropped after its grace "
+                                 f"period?); publish a build with `qa index --backend milvus`")
     try:
         ensure_loaded(milvus, name)
         rows = milvus.query(name, filter="id == 0", output_fields=["manifest"])
@@ -239,7 +242,7 @@ def read_current_manifest(target: Target) -> dict[str, Any]:
         raise MilvusBackendError(f"cannot read the manifest of build collection {name} at {target.uri} "
                                  f"({exc.message}); retry, or publish again with `qa index --backend milvus`") from exc
     if not rows:
-        raise MilvusBackendError(f"the manifest collection behind alias {MANIFEST_ALIAS} at {target.uri} is empty; "
+        raise MilvusBackendError(f"manifest collection {name} at {target.uri} is empty (an interrupted publish); "
                                  f"publish again with `qa index --backend milvus`")
     manifest: dict[str, Any] = json.loads(rows[0]["manifest"])
     return manifest
