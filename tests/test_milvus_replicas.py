@@ -89,7 +89,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
 def _build_of(server: Process) -> str:
     status, body = request(f"{server.url}/api/health")
     assert status == 200, body
-    return str(json.loads(body)["build"])
+    return str(json.loads(body)["build_id"])
 
 
 def test_eight_clients_through_nginx_then_an_alias_swap_under_load(

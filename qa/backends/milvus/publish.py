@@ -72,7 +72,8 @@ def publish(settings: Settings, build_dir: Path) -> str:
 
 
 def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
-    """Drop builds replaced more than QA_BUILD_GRACE_SECONDS ago (a build is replaced when the next is published)."""
+    """Drop builds replaced more than QA_BUILD_GRACE_SECONDS ago (replaced = the next one was published); the
+    current build and the one before it are always kept, like the local backend's."""
     milvus = client(Target.from_settings(settings))
     now = time.time() if now is None else now
     current = build_of_collection(current_alias_target(Target.from_settings(settings)) or "")
@@ -83,9 +84,10 @@ def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
             builds.setdefault(build, []).append(name)
     published = {b: _published_at(milvus, b) for b in builds}
     order = sorted(builds, key=lambda b: published[b])
+    previous = order[-2] if len(order) > 1 and order[-1] == current else None
     dropped = []
     for older, newer in itertools.pairwise(order):
-        if older != current and now - published[newer] >= settings.build_grace_seconds:
+        if older not in (current, previous) and now - published[newer] >= settings.build_grace_seconds:
             for name in builds[older]:
                 milvus.drop_collection(name)
             dropped.append(older)
@@ -113,11 +115,14 @@ def _point_alias(milvus: Any, alias: str, collection: str) -> None:
 
 def _create(milvus: Any, name: str, definition: tuple[Any, Any], batches: Iterator[list[dict[str, Any]]]) -> None:
     collection_schema, index_params = definition
-    milvus.create_collection(name, schema=collection_schema, index_params=index_params)
+    milvus.create_collection(name, schema=collection_schema)
     for batch in batches:
         if batch:
             milvus.insert(name, batch)
     milvus.flush(name)
+    # Indexes built once over all rows; sync=False skips pymilvus's fixed half-second polls per index, and
+    # loading waits for them to finish anyway.
+    milvus.create_index(name, index_params, sync=False)
     milvus.load_collection(name)
 
 
