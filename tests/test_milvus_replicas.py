@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from milvus_processes import Process, milvus_server, nginx, replica, request
 
+from qa import store
 from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -67,10 +68,13 @@ def builds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tupl
     shutil.copytree(ROOT / "corpus", corpus)
     out = []
     for name in ("a", "b"):
-        settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=root / name)
+        if name == "b":
+            (corpus / "extra.md").write_text("---\ntitle: 新增文档\n---\n\n钱包升级后需要重新登录。\n",
+                                             encoding="utf-8")
+        settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=root / name, cache_dir=root,
+                                 backend="milvus")
         build_index(settings, embedder=embedder)
-        out.append((root / name / "current").resolve())
-        (corpus / "extra.md").write_text("---\ntitle: 新增文档\n---\n\n钱包升级后需要重新登录。\n", encoding="utf-8")
+        out.append(store.resolve_current(settings.index_dir))
     return out[0], out[1]
 
 
