@@ -132,6 +132,12 @@ def _thresholds(specs: list[str]) -> dict[str, float]:
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.progress import Progress
 
+    if args.rollback and settings.backend == "milvus":
+        from qa.backends.milvus import rollback
+
+        build_id = rollback(settings)
+        print(f"Milvus aliases now point at the previous build {build_id}; running servers follow within seconds")
+        return 0
     if args.rollback:
         from qa import store
 

@@ -12,7 +12,7 @@ import pytest
 
 from qa import evaluation, store
 from qa.backends.local import LocalReader
-from qa.backends.milvus import MilvusBackendError, MilvusReader, current_build_id, publish
+from qa.backends.milvus import MilvusBackendError, MilvusReader, current_build_id, publish, rollback
 from qa.backends.milvus.client import KINDS, client, collection_name
 from qa.backends.milvus.publish import _text_parts
 from qa.backends.milvus.schema import TEXT_PART_BYTES
@@ -99,7 +99,7 @@ def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Sett
     assert milvus_service.health()["build_id"] == current_build_id(settings)
 
 
-def test_publishing_moves_the_alias_keeps_the_previous_build_and_drops_older_ones(
+def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_and_rolls_back(
         published: tuple[Settings, Path], embedder: Embedder, tmp_path: Path) -> None:
     base, local = published
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "swap.db"),
@@ -123,6 +123,9 @@ def test_publishing_moves_the_alias_keeps_the_previous_build_and_drops_older_one
     assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
         publish(settings, builds[2])
+    assert rollback(settings) == ids[1] == current_build_id(settings)  # `qa index --rollback --backend milvus`
+    with pytest.raises(MilvusBackendError, match="no earlier build"):
+        rollback(settings)
     assert current_build_id(base) != ids[2]  # another database is untouched
 
 

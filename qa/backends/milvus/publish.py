@@ -96,6 +96,23 @@ def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
     return dropped
 
 
+def rollback(settings: Settings) -> str:
+    """Point the aliases back at the build published before the current one; servers follow like after a publish."""
+    target = Target.from_settings(settings)
+    milvus = client(target)
+    current = build_of_collection(current_alias_target(target) or "")
+    builds = {b for name in milvus.list_collections() if (b := build_of_collection(name)) is not None}
+    published = {b: _published_at(milvus, b) for b in builds}
+    older = [b for b in builds if current is not None and 0 < published[b] < published[current]]
+    if not older:
+        raise MilvusBackendError(f"no earlier build in Milvus at {target.uri} to roll back to (builds older than "
+                                 f"the previous one are dropped after QA_BUILD_GRACE_SECONDS)")
+    previous = max(older, key=lambda b: published[b])
+    for kind in KINDS:
+        _point_alias(milvus, alias_name(kind), collection_name(previous, kind))
+    return previous
+
+
 def _published_at(milvus: Any, build: str) -> float:
     """When the build went live; a build without a manifest record never did (a failed publish): oldest."""
     name = collection_name(build, "manifest")
