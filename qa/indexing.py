@@ -70,7 +70,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
         build = store.new_build_dir(settings.index_dir)
         try:
-            writer = BuildWriter(build, embedder.dim)
+            writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
             writer.start_vectors()
             encoder = CachedEncoder(embedder, cache)
@@ -83,7 +83,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
                 "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,
                            "chunks": writer.n_chunks, "sentences": writer.n_sentences},
-                "dense": dense, "sentence_dtype": "float16",
+                "dense": dense, "sentence_dtype": settings.sentence_dtype,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 2),
             })

@@ -17,14 +17,20 @@ from qa.docstore import DocStore, DocStoreWriter
 from qa.sparse import SparseBuilder
 
 _INT32_MAX = 2**31 - 1
+# float16 halves the largest file of a build; `bench/bench_index.py`-style evaluations showed no quality change.
+SENTENCE_DTYPES = ("float16", "float32")
 
 
 class BuildWriter:
     """Phase 1 `add_document` (texts, offsets, tokens), phase 2 the vectors by row ranges, then `finish`."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, sentence_dtype: str = "float16") -> None:
+        if sentence_dtype not in SENTENCE_DTYPES:
+            raise ValueError(f"sentence vectors are stored as one of {', '.join(SENTENCE_DTYPES)}, "
+                             f"not {sentence_dtype!r}")
         self.path = path
         self.dim = dim
+        self.sentence_dtype = sentence_dtype
         self._docs = DocStoreWriter(path / layout.DOCS)
         self._sparse = SparseBuilder()
         self._meta = array("i")  # doc idx, start, end, ordinal per chunk
@@ -65,7 +71,8 @@ class BuildWriter:
         self._chunk_vectors = np.lib.format.open_memmap(
             self.path / layout.CHUNK_VECTORS, mode="w+", dtype=np.float32, shape=(self.n_chunks, self.dim))
         self._sentence_vectors = np.lib.format.open_memmap(
-            self.path / layout.SENTENCE_VECTORS, mode="w+", dtype=np.float16, shape=(self.n_sentences, self.dim))
+            self.path / layout.SENTENCE_VECTORS, mode="w+", dtype=self.sentence_dtype,
+            shape=(self.n_sentences, self.dim))
 
     def chunk_batches(self, batch: int) -> Iterator[tuple[int, list[str], np.ndarray]]:
         """(first row, match texts, document idx per row) for every chunk, in row order."""
@@ -107,7 +114,7 @@ class BuildWriter:
 
     def put_sentence_vectors(self, first: int, vectors: np.ndarray) -> None:
         assert self._sentence_vectors is not None, "call start_vectors first"
-        self._sentence_vectors[first:first + len(vectors)] = vectors.astype(np.float16)
+        self._sentence_vectors[first:first + len(vectors)] = vectors.astype(self.sentence_dtype)
 
     def finish(self, ann_threshold: int, nprobe: int) -> dict[str, Any]:
         """Write the row arrays, the BM25 index and (above ann_threshold rows) the IVF index; the manifest's
