@@ -105,7 +105,7 @@ def _read_corpus(settings: Settings, writer: BuildWriter) -> dict[str, object]:
     for doc in iter_corpus(settings.corpus_dir):
         chunks = chunk_document(doc, chunk_settings)
         writer.add_document(doc, chunks, [split_sentences(doc.text, c.start, c.end) for c in chunks],
-                            [tokenize(c.match_text) for c in chunks])
+                            [writer.token_ids(tokenize(c.match_text)) for c in chunks])
         digests.append(document_digest(doc))
         if sampled < _SCRIPT_SAMPLE_CHARS:
             sample.extend(c.text for c in chunks)

@@ -48,22 +48,31 @@ class BuildWriter:
     def n_sentences(self) -> int:
         return len(self._spans) // 2
 
+    def token_ids(self, tokens: list[str]) -> np.ndarray:
+        """BM25 vocabulary ids of a chunk's tokens, for `add_document`."""
+        return self._sparse.token_ids(tokens)
+
     def add_document(self, doc: Document, chunks: Sequence[Chunk], sentences: Sequence[Sequence[tuple[int, int]]],
-                     tokens: Sequence[list[str]]) -> None:
-        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 tokens."""
+                     token_ids: Sequence[np.ndarray]) -> None:
+        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 token ids."""
         if len(doc.text) > _INT32_MAX:
             raise ValueError(f"document {doc.doc_id!r} has {len(doc.text)} characters; split it into files of "
                              f"under {_INT32_MAX} characters")
         self._docs.add_document(self.n_documents, doc)
         first = self.n_chunks
-        for ordinal, (chunk, spans, terms) in enumerate(zip(chunks, sentences, tokens, strict=True)):
+        for ordinal, (chunk, spans, ids) in enumerate(zip(chunks, sentences, token_ids, strict=True)):
             self._meta.extend((self.n_documents, chunk.start, chunk.end, ordinal))
             for start, end in spans:
                 self._spans.extend((start, end))
             self._bounds.append(self.n_sentences)
-            self._sparse.add(terms)
+            self._sparse.add_ids(ids)
         self._docs.add_chunks([(first + i, c.text, c.headings) for i, c in enumerate(chunks)])
         self.n_documents += 1
+
+    def sentence_counts(self, first: int, count: int) -> tuple[int, np.ndarray]:
+        """(index of the first sentence of row first, number of sentences of each of the count rows)."""
+        bounds = np.frombuffer(self._bounds, dtype=np.int64)[first:first + count + 1]
+        return int(bounds[0]), np.diff(bounds)
 
     def start_vectors(self) -> None:
         """End phase 1: the vector files are created at their final size and filled by row ranges."""
