@@ -157,3 +157,16 @@ def test_long_documents_are_split_into_parts_that_fit_a_varchar() -> None:
     assert "".join(parts) == text and len(parts) == 5
     assert all(len(p.encode("utf-8")) <= TEXT_PART_BYTES for p in parts)
     assert _text_parts("") == [""]
+
+
+def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(published: tuple[Settings, Path],
+                                                                          tmp_path: Path) -> None:
+    _, local = published
+    uri = str(tmp_path / "dbs.db")
+    with pytest.raises(QAError, match="creates database 'corpus_b'"):
+        MilvusReader.open(Settings.load(environ={"QA_MILVUS_DB": "corpus_b"}, backend="milvus", milvus_uri=uri))
+    settings = Settings.load(environ={"QA_MILVUS_DB": "corpus_b"}, backend="milvus", milvus_uri=uri)
+    build_id = publish(settings, _copy_build(local, tmp_path / "builds", "20260104T000000-1-000001"))
+    assert MilvusReader.open(settings).build_id == build_id
+    with pytest.raises(QAError, match="no build is published"):
+        MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=uri))  # the default database

@@ -20,6 +20,7 @@ PREFIX = "qa"
 MANIFEST_ALIAS = f"{PREFIX}_manifest"
 KINDS = ("chunks", "sentences", "documents", "vocab", "manifest")
 _BUILD_ID = re.compile(r"[^0-9A-Za-z]+")
+_NO_DATABASE = "`qa index --backend milvus` creates database {db!r} when it publishes"
 
 
 class MilvusBackendError(QAError):
@@ -76,11 +77,27 @@ def client(target: Target) -> Any:
             try:
                 _clients[key] = MilvusClient(**kwargs)
             except (MilvusException, OSError, RuntimeError) as exc:
-                hint = ("a Milvus Lite file can be opened by one process only: for several processes run "
-                        "`milvus-lite server --host 127.0.0.1 --port P --data-dir D` and use http://127.0.0.1:P"
-                        if target.is_lite else "check that the server is running and the token is right")
+                if target.db and "does not exist" in str(exc):
+                    hint = _NO_DATABASE.format(db=target.db)
+                elif target.is_lite:
+                    hint = ("a Milvus Lite file can be opened by one process only: for several processes run "
+                            "`milvus-lite server --host 127.0.0.1 --port P --data-dir D` and use http://127.0.0.1:P")
+                else:
+                    hint = "check that the server is running and the token is right"
                 raise MilvusBackendError(f"cannot connect to Milvus at {target.uri} ({exc}); {hint}") from exc
+            if target.db and target.db not in _clients[key].list_databases():
+                del _clients[key]
+                raise MilvusBackendError(f"Milvus at {target.uri} has no database {target.db!r} (QA_MILVUS_DB); "
+                                         + _NO_DATABASE.format(db=target.db))
         return _clients[key]
+
+
+def ensure_database(target: Target) -> None:
+    """Create QA_MILVUS_DB if the server lacks it (only the publisher does; readers expect it)."""
+    if target.db:
+        admin = client(Target(uri=target.uri, token=target.token, db=None))
+        if target.db not in admin.list_databases():
+            admin.create_database(target.db)
 
 
 def build_id_of(build_dir: Path) -> str:

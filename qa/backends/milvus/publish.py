@@ -26,6 +26,7 @@ from qa.backends.milvus.client import (
     client,
     collection_name,
     current_alias_target,
+    ensure_database,
     ensure_loaded,
 )
 from qa.config import Settings
@@ -41,6 +42,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
     Returns the build id. Readers switch when the manifest alias moves (last), so they never see half a build.
     """
     target = Target.from_settings(settings)
+    ensure_database(target)
     milvus = client(target)
     manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
     build = build_id_of(build_dir)
@@ -227,19 +229,17 @@ def _sparse_row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
 
 
 def _text_parts(text: str) -> list[str]:
-    """Split text so each part fits a VARCHAR (limits are in UTF-8 bytes, cuts fall between characters)."""
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for char in text:
-        width = len(char.encode("utf-8"))
-        if size + width > schema.TEXT_PART_BYTES:
-            parts.append("".join(current))
-            current, size = [], 0
-        current.append(char)
-        size += width
-    parts.append("".join(current))
-    return parts
+    """Split text so each part fits a VARCHAR (limits are in UTF-8 bytes; cuts never split a character)."""
+    data = text.encode("utf-8")
+    parts, start = [], 0
+    while True:
+        end = min(start + schema.TEXT_PART_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: step back to the lead byte
+            end -= 1
+        parts.append(data[start:end].decode("utf-8"))
+        if end >= len(data):
+            return parts
+        start = end
 
 
 def _check_bytes(value: str, limit: int, what: str, fix: str) -> None:

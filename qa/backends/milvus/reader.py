@@ -28,7 +28,7 @@ from qa.corpus import Document
 
 _CACHE_ROWS = 16  # row sets whose vectors were fetched: one question asks dense, BM25 and presence of the same rows
 _CACHE_TERMS = 4_096
-# Enough candidates for a filtered HNSW search over the sentences of up to 16384 chunks.
+# Milvus's largest top-k; no question asks for more candidates than this.
 MAX_LIMIT = 16_384
 
 
