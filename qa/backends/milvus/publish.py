@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse as sp
 
+from qa import layout, store
 from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
     KINDS,
@@ -33,7 +35,6 @@ from qa.config import Settings
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000
-SPARSE_DIR = "sparse"
 
 
 def publish(settings: Settings, build_dir: Path) -> str:
@@ -44,7 +45,8 @@ def publish(settings: Settings, build_dir: Path) -> str:
     target = Target.from_settings(settings)
     ensure_database(target)
     milvus = client(target)
-    manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = store.read_manifest(build_dir)  # a finished format-2 build, intact: checked before any upload
+    store.verify_files(build_dir, manifest)
     build = build_id_of(build_dir)
     names = {kind: collection_name(build, kind) for kind in KINDS}
     if current_alias_target(target) == names["manifest"]:
@@ -66,9 +68,9 @@ def publish(settings: Settings, build_dir: Path) -> str:
         _point_alias(milvus, alias_name(kind), names[kind])
     # The build directory stays as the local record of what was published.
     manifest.update(backend="milvus", milvus=record["milvus"])
-    tmp = build_dir / "manifest.json.tmp"
+    tmp = build_dir / (layout.MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(build_dir / "manifest.json")
+    tmp.replace(build_dir / layout.MANIFEST)
     drop_retired(settings, now=published_at)
     return build
 
@@ -151,31 +153,34 @@ def _batched(n: int, make: Callable[[int, int], list[dict[str, Any]]]) -> Iterat
 
 
 def _chunk_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    meta = np.load(build_dir / "chunk_meta.npy", mmap_mode="r")
-    vectors = np.load(build_dir / "chunk_vectors.npy", mmap_mode="r")
-    weights = _bm25_rows(build_dir / SPARSE_DIR, len(meta))
-    with sqlite3.connect(f"file:{build_dir / 'docs.sqlite'}?mode=ro", uri=True) as db:
+    meta = np.load(build_dir / layout.CHUNK_META, mmap_mode="r")
+    vectors = np.load(build_dir / layout.CHUNK_VECTORS, mmap_mode="r")
+    weights = _bm25_rows(build_dir / layout.SPARSE, len(meta))
+    with _docs(build_dir) as db:
         doc_ids = dict(db.execute("SELECT idx, doc_id FROM documents"))
-        chunks = {row: (text, headings) for row, text, headings in db.execute("SELECT row, text, headings FROM chunks")}
+        for lo in range(0, len(meta), BATCH_ROWS):  # chunk texts are read a batch at a time, like the vectors
+            texts = db.execute("SELECT row, text, headings FROM chunks WHERE row >= ? AND row < ? ORDER BY row",
+                               (lo, lo + BATCH_ROWS)).fetchall()
+            out = []
+            for row, text, headings in texts:
+                doc_idx, start, end, ordinal = (int(v) for v in meta[row])
+                _check_bytes(text, schema.MAX_VARCHAR, f"chunk {row}", "lower QA_CHUNK_CHARS")
+                out.append({"id": row, "vector": np.asarray(vectors[row], dtype=np.float32),
+                            "bm25": _sparse_row(weights, row), "doc_idx": doc_idx, "doc_id": doc_ids[doc_idx],
+                            "start": start, "end": end, "ordinal": ordinal, "text": text, "headings": headings})
+            yield out
 
-    def make(lo: int, hi: int) -> list[dict[str, Any]]:
-        out = []
-        for row in range(lo, hi):
-            doc_idx, start, end, ordinal = (int(v) for v in meta[row])
-            text, headings = chunks[row]
-            _check_bytes(text, schema.MAX_VARCHAR, f"chunk {row}", "lower QA_CHUNK_CHARS")
-            out.append({"id": row, "vector": np.asarray(vectors[row], dtype=np.float32),
-                        "bm25": _sparse_row(weights, row), "doc_idx": doc_idx, "doc_id": doc_ids[doc_idx],
-                        "start": start, "end": end, "ordinal": ordinal, "text": text, "headings": headings})
-        return out
 
-    return _batched(len(meta), make)
+@contextlib.contextmanager
+def _docs(build_dir: Path) -> Iterator[sqlite3.Connection]:
+    with contextlib.closing(sqlite3.connect(f"file:{build_dir / layout.DOCS}?mode=ro", uri=True)) as db:
+        yield db
 
 
 def _sentence_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    bounds = np.load(build_dir / "sentence_bounds.npy")
-    spans = np.load(build_dir / "sentence_spans.npy", mmap_mode="r")
-    vectors = np.load(build_dir / "sentence_vectors.npy", mmap_mode="r")
+    bounds = np.load(build_dir / layout.SENTENCE_BOUNDS)
+    spans = np.load(build_dir / layout.SENTENCE_SPANS, mmap_mode="r")
+    vectors = np.load(build_dir / layout.SENTENCE_VECTORS, mmap_mode="r")
     rows = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
 
     def make(lo: int, hi: int) -> list[dict[str, Any]]:
@@ -186,7 +191,7 @@ def _sentence_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
 
 
 def _document_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    with sqlite3.connect(f"file:{build_dir / 'docs.sqlite'}?mode=ro", uri=True) as db:
+    with _docs(build_dir) as db:
         cursor = db.execute("SELECT idx, doc_id, title, url, date, source, text FROM documents ORDER BY idx")
         batch: list[dict[str, Any]] = []
         for idx, doc_id, title, url, date, source, text in cursor:
@@ -202,7 +207,7 @@ def _document_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
 
 
 def _vocab_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    directory = build_dir / SPARSE_DIR
+    directory = build_dir / layout.SPARSE
     vocab: dict[str, int] = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
     df = np.diff(np.load(directory / "indptr.csc.index.npy"))
     items = sorted(vocab.items(), key=lambda item: item[1])
