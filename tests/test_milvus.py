@@ -170,3 +170,15 @@ def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(publis
     assert MilvusReader.open(settings).build_id == build_id
     with pytest.raises(QAError, match="no build is published"):
         MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=uri))  # the default database
+
+
+def test_a_failing_milvus_call_is_a_qa_error_that_names_the_build(published: tuple[Settings, Path],
+                                                                  tmp_path: Path) -> None:
+    _, local = published
+    settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "gone.db"))
+    build_id = publish(settings, _copy_build(local, tmp_path / "builds", "20260105T000000-1-000001"))
+    reader = MilvusReader.open(settings)
+    assert reader.chunks([0])
+    client(reader.target).drop_collection(collection_name(build_id, "chunks"))
+    with pytest.raises(MilvusBackendError, match=f"build {build_id} still exists"):  # the API answers 503 with it
+        reader.chunks([1])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -26,10 +27,26 @@ from qa.chunking import Chunk
 from qa.config import Settings
 from qa.corpus import Document
 
+F = TypeVar("F", bound=Callable[..., Any])
 _CACHE_ROWS = 16  # row sets whose vectors were fetched: one question asks dense, BM25 and presence of the same rows
 _CACHE_TERMS = 4_096
 # Milvus's largest top-k; no question asks for more candidates than this.
 MAX_LIMIT = 16_384
+
+
+def _reported(method: F) -> F:
+    """A failed Milvus call becomes a MilvusBackendError (a 503 with the reason), not an unexpected 500."""
+    from pymilvus.exceptions import MilvusException
+
+    @functools.wraps(method)
+    def call(self: MilvusReader, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MilvusException as exc:
+            raise MilvusBackendError(f"Milvus at {self.target.uri} failed in {method.__name__} ({exc.message}); "
+                                     f"check that it is running and build {self.build_id} still exists") from exc
+
+    return cast(F, call)
 
 
 class MilvusReader:
@@ -64,6 +81,7 @@ class MilvusReader:
     def _milvus(self) -> Any:
         return client(self.target)  # per process: a reader loaded before fork reconnects in each worker
 
+    @_reported
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         k = min(int(k), self.n_chunks, MAX_LIMIT)
         if k < 1:
@@ -73,10 +91,12 @@ class MilvusReader:
                                    output_fields=["id"])[0]
         return [(int(h["id"]), float(h["distance"])) for h in hits]
 
+    @_reported
     def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         vectors, _ = self._rows(rows)
         return (vectors @ _query(vector)).astype(np.float32) if len(vectors) else np.zeros(0, dtype=np.float32)
 
+    @_reported
     def sparse_search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         query = self._query_weights(terms)
         k = min(int(k), self.n_chunks)
@@ -90,21 +110,25 @@ class MilvusReader:
                        key=lambda p: (-p[1], p[0]))
         return pairs[:k]
 
+    @_reported
     def sparse_scores(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
         query = self._query_weights(terms)
         _, weights = self._rows(rows)
         return np.asarray([sum(w * row.get(t, 0.0) for t, w in query.items()) for row in weights], dtype=np.float32)
 
+    @_reported
     def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
         known = self._lookup(terms)
         return np.asarray([entry[1] if (entry := known.get(t)) else 0 for t in terms], dtype=np.int64)
 
+    @_reported
     def term_presence(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
         known = self._lookup(terms)
         ids = [entry[0] if (entry := known.get(t)) else -1 for t in terms]
         _, weights = self._rows(rows)
         return np.asarray([[tid in row for tid in ids] for row in weights], dtype=bool).reshape(len(weights), len(ids))
 
+    @_reported
     def best_sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         wanted = [int(r) for r in rows]
         if not wanted:
@@ -124,6 +148,7 @@ class MilvusReader:
                 best[row] = max(best.get(row, score), score)
         return np.asarray([best.get(r, 0.0) for r in wanted], dtype=np.float32)
 
+    @_reported
     def sentence_scores(self, vector: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
         records = sorted(self._milvus.query(self._names["sentences"], filter=f"row == {int(row)}",
                                             output_fields=["id", "start", "end", "vector"]), key=lambda r: r["id"])
@@ -133,6 +158,7 @@ class MilvusReader:
         vectors = np.asarray([r["vector"] for r in records], dtype=np.float32)
         return spans, (vectors @ _query(vector)).astype(np.float32)
 
+    @_reported
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         wanted = [int(r) for r in rows]
         if not wanted:
@@ -143,6 +169,7 @@ class MilvusReader:
         self._require(wanted, by_row, "chunk rows")
         return [_chunk(by_row[r]) for r in wanted]
 
+    @_reported
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
         ids = sorted(set(doc_ids))
         if not ids:
@@ -152,6 +179,7 @@ class MilvusReader:
         return {r["doc_id"]: DocumentInfo(doc_id=r["doc_id"], title=r["title"], url=r.get("url"),
                                           date=r.get("date"), source=r.get("source")) for r in records}
 
+    @_reported
     def document(self, doc_id: str) -> Document | None:
         records = self._milvus.query(self._names["documents"], filter=f"doc_id == {literal(doc_id)}",
                                      output_fields=["part", "title", "url", "date", "source", "text"])
