@@ -56,4 +56,4 @@ bench: setup
 
 # local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python bench/drcd.py --out .cache/drcd-300 --docs 300)
 bench-backends: setup
-	$(PY) bench/bench_backends.py --data .cache/drcd-300
+	$(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb
