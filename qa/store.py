@@ -85,7 +85,7 @@ def read_current_manifest(index_dir: Path) -> dict[str, Any]:
     return read_manifest(resolve_current(index_dir))
 
 
-def check_model(manifest: dict[str, Any], model_spec: str, where: Path) -> None:
+def check_model(manifest: dict[str, Any], model_spec: str, where: Path | str) -> None:
     built = manifest["model"]["spec"]
     if built != model_spec:
         raise IndexMismatchError(
