@@ -40,8 +40,10 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def new_build_dir(index_dir: Path) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    path = index_dir / BUILDS / f"{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+    now = time.time_ns()
+    # Names sort in creation order (UTC second, then nanoseconds); the pid keeps concurrent writers apart.
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+    path = index_dir / BUILDS / f"{stamp}.{now % 10**9:09d}-{os.getpid()}"
     path.mkdir(parents=True)
     return path
 
