@@ -357,3 +357,21 @@ def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) 
     assert entry["answered"] == json.loads(body)["answered"]
     assert {"timestamp", "level"} <= set(entry)
     assert any("warmed up" in e["message"] for e in entries)
+
+
+def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
+    """Every check of schemathesis 4 on >= 1,000 generated requests (fixed seed); real ids come as examples."""
+    report = tmp_path / "schemathesis.json"
+    cli = Path(sys.executable).with_name("schemathesis")
+    done = subprocess.run([str(cli), "run", f"{server.url}/api/openapi.json", "--checks", "all",
+                           "--max-examples", "110", "--seed", "42", "--workers", "1", "--request-timeout", "30",
+                           "--report", "json", "--report-json-path", str(report)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
+    summary = json.loads(report.read_text(encoding="utf-8"))
+    assert done.returncode == 0, done.stdout[-4000:]
+    cases = summary["test_cases"]
+    assert cases["generated"] >= 1000, cases
+    assert cases["with_failures"] == cases["errored"] == 0 and not summary["failures"], done.stdout[-4000:]
+    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 4
+    # the real document ids listed in the served description were requested (examples phase)
+    assert summary["valid_rates"]["GET /api/documents/{doc_id}"]["examples"]["accepted"] >= 1
