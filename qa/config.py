@@ -25,7 +25,7 @@ class Settings:
     hnsw_threshold: int = 50_000
     max_question_chars: int = 500
     log_format: str = "text"  # text | json: `qa serve`'s access and app logs
-    batch_max: int = 16  # most questions one query encode takes (micro-batching under `qa serve`)
+    batch_max: int = 8  # most questions one query encode takes (bench/bench_encode.py: larger costs more)
     batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
 
     @property
