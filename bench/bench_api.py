@@ -183,23 +183,44 @@ class _Client:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.conn: http.client.HTTPConnection | None = None
+        self.failure = ""  # the exception of the last request that failed outright
+        self.retries = 0  # requests resent once because the server had closed the idle keep-alive connection
 
     def ask(self, question: str) -> tuple[int, float, float | None]:
         """(status, client latency ms, server took_ms); status 0 when the request failed outright."""
         body = json.dumps({"question": question, "top_k": 5}).encode("utf-8")
         started = time.perf_counter()
+        reused = self.conn is not None
         try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
-            self.conn.request("POST", "/api/ask", body, {"Content-Type": "application/json"})
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
+            data, status = self._post(body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             self.close()
-            return 0, (time.perf_counter() - started) * 1000, None
+            if not reused:
+                return self._failed(exc, started)
+            # gunicorn closes a keep-alive connection idle for 2 s; a client starved of CPU that long finds it
+            # closed before any byte of an answer: resend once on a new connection, as HTTP clients do
+            self.retries += 1
+            try:
+                data, status = self._post(body)
+            except (OSError, http.client.HTTPException) as again:
+                return self._failed(again, started)
+        except (OSError, http.client.HTTPException) as exc:
+            return self._failed(exc, started)
         ms = (time.perf_counter() - started) * 1000
-        took = json.loads(data).get("took_ms") if response.status == 200 else None
-        return response.status, ms, took
+        took = json.loads(data).get("took_ms") if status == 200 else None
+        return status, ms, took
+
+    def _post(self, body: bytes) -> tuple[bytes, int]:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
+        self.conn.request("POST", "/api/ask", body, {"Content-Type": "application/json"})
+        response = self.conn.getresponse()
+        return response.read(), response.status
+
+    def _failed(self, exc: BaseException, started: float) -> tuple[int, float, None]:
+        self.close()
+        self.failure = type(exc).__name__
+        return 0, (time.perf_counter() - started) * 1000, None
 
     def close(self) -> None:
         if self.conn is not None:
@@ -235,6 +256,7 @@ def _load(url: str, questions: list[str], concurrency: int, duration: float, pid
     lock = threading.Lock()
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    retries: list[int] = []
 
     def client_loop(offset: int) -> None:
         client = _Client(url)
@@ -246,8 +268,11 @@ def _load(url: str, questions: list[str], concurrency: int, duration: float, pid
                 if status == 200:
                     latencies.append(ms)
                 else:
-                    errors[str(status)] = errors.get(str(status), 0) + 1
+                    key = str(status) if status else client.failure
+                    errors[key] = errors.get(key, 0) + 1
         client.close()
+        with lock:
+            retries.append(client.retries)
 
     started = time.monotonic()
     threads = [threading.Thread(target=client_loop, args=(n * 7,)) for n in range(concurrency)]
@@ -261,7 +286,7 @@ def _load(url: str, questions: list[str], concurrency: int, duration: float, pid
     if pid and cpu_before is not None and latencies:
         cpu_ms = round((cpu_seconds(pid) - cpu_before) * 1000 / len(latencies), 1)
     return {"concurrency": concurrency, "seconds": round(elapsed, 1), "ok": len(latencies), "cpu_ms": cpu_ms,
-            "errors": sum(errors.values()), "errors_by_status": errors,
+            "errors": sum(errors.values()), "errors_by_status": errors, "retries": sum(retries),
             "requests_per_s": round(len(latencies) / elapsed, 2),
             "p50_ms": _pct(latencies, 50), "p95_ms": _pct(latencies, 95)}
 
@@ -290,7 +315,8 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
         per_encode = f"{cpu / ceiling['encode_cpu_ms']:.2f}" if cpu else "-"
         print(f"{load['concurrency']:>8}{load['requests_per_s']:>9}{share:>11.2f}{load['ok']:>7}"
               f"{load['errors']:>8}{load['p50_ms']!s:>9}{load['p95_ms']!s:>9}{cpu or '-'!s:>12}{per_encode:>14}"
-              f"{_by_status(load['errors_by_status'])}")
+              f"{_by_status(load['errors_by_status'])}"
+              + (f" ({load['retries']} resent on a new connection)" if load.get("retries") else ""))
     for when in ("memory_before", "memory_after"):
         if results[when]:
             print(f"\n{when.replace('_', ' ')} (MiB)\n{'role':8}{'pid':>8}{'RSS':>9}{'PSS':>9}{'shared':>9}"

@@ -80,6 +80,9 @@ class BatchingEmbedder:
                     self._run(batch)
                 finally:
                     self._cond.acquire()
+                    for other in batch:  # only if _run itself was interrupted (e.g. SystemExit in this thread)
+                        if not other.done:
+                            other.error, other.done = RuntimeError("the encode was interrupted; retry"), True
                     self._busy = False
                     self._cond.notify_all()
         return self._result(request)
