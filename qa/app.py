@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ MAX_BODY_BYTES = 16 * 1024
 # A body over MAX_BODY_BYTES is read and discarded up to this much, so the client (still sending) reads the 413
 # instead of a reset connection; past it the connection is closed.
 DRAIN_BYTES = 10 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 # Everything is served from this origin; inline scripts and external loads are refused outright.
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
@@ -93,12 +95,12 @@ def _qa_error(exc: QAError) -> tuple[Response | str, int]:
 
 
 def _drain_body() -> None:
-    """Read and discard what is left of the body, up to DRAIN_BYTES (gunicorn closes the connection past it)."""
+    """Read and discard the rest of the body, up to DRAIN_BYTES and DRAIN_SECONDS (then gunicorn closes)."""
     stream = request.environ.get("wsgi.input")
     if stream is None:
         return
-    left = DRAIN_BYTES
-    while left > 0:
+    left, deadline = DRAIN_BYTES, time.monotonic() + DRAIN_SECONDS
+    while left > 0 and time.monotonic() < deadline:
         data = stream.read(min(64 * 1024, left))
         if not data:
             return

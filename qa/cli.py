@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=None,
-                   help="gunicorn worker processes (default: one per core, at most 2; see README, Serving)")
+                   help="gunicorn worker processes (default 2; see README, Serving)")
     p.add_argument("--threads", type=int, default=None, help="request threads per worker (default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
     p.set_defaults(handler=_serve)

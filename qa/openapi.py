@@ -224,6 +224,7 @@ SPEC: dict[str, Any] = {
                                                "lists the loaded index's ids as examples."}],
                 "responses": {
                     "200": _json(_ref("Document"), "The document."),
+                    "414": _error("The request line is longer than 8190 bytes."),
                     "404": _error("No document with that id."),
                     "503": _UNAVAILABLE,
                 },

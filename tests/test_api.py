@@ -333,6 +333,7 @@ def _real_responses(client: FlaskClient, unavailable: FlaskClient,
         ("/api/health", "get", "503"): unavailable.get("/api/health"),
         ("/api/documents/{doc_id}", "get", "200"): client.get(f"/api/documents/{doc_id}"),
         ("/api/documents/{doc_id}", "get", "404"): client.get("/api/documents/missing"),
+        ("/api/documents/{doc_id}", "get", "414"): app_414(client.application, "GET", "/api/documents/x", 8190),
         ("/api/documents/{doc_id}", "get", "503"): unavailable.get(f"/api/documents/{doc_id}"),
         ("/api/openapi.json", "get", "200"): client.get("/api/openapi.json"),
     }
