@@ -364,7 +364,7 @@ def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
     report = tmp_path / "schemathesis.json"
     cli = Path(sys.executable).with_name("schemathesis")
     done = subprocess.run([str(cli), "run", f"{server.url}/api/openapi.json", "--checks", "all",
-                           "--max-examples", "110", "--seed", "42", "--workers", "1", "--request-timeout", "30",
+                           "--max-examples", "130", "--seed", "42", "--workers", "1", "--request-timeout", "30",
                            "--report", "json", "--report-json-path", str(report)],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
     summary = json.loads(report.read_text(encoding="utf-8"))
