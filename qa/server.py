@@ -107,6 +107,8 @@ def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -
         "timeout": 60,
         "graceful_timeout": 10,
         "limit_request_line": MAX_REQUEST_LINE,
+        # the pure-Python parser, whose request-line errors QAWorker answers itself (gunicorn_h1c's it cannot)
+        "http_parser": "python",
         "accesslog": "-",
         "errorlog": "-",
         "logger_class": logger_class(settings.log_format),

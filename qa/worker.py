@@ -21,7 +21,7 @@ class _HeadKeepingRequest(Request):
         try:
             return super().read_line(unreader, buf, limit)
         except LimitRequestLine as exc:
-            exc.head = bytes(buf[:_HEAD_BYTES])  # read_line fills buf in place
+            exc.head = bytes(buf[:_HEAD_BYTES])  # read_line fills buf (a bytearray in gunicorn 27) in place
             raise
 
 
