@@ -11,13 +11,16 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, ServiceUnavailable, UnsupportedMediaType
 
 from qa.errors import QuestionError
-from qa.openapi import SPEC
+from qa.observe import note_answered
+from qa.openapi import spec_for
 from qa.service import MAX_TOP_K, QAService
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
 ASK_FIELDS = ("question", "top_k")
-_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+SPEC_EXAMPLE_IDS = 10  # document ids listed as examples in the served OpenAPI description
+# An integer, also written with a zero fraction (3.0), as JSON Schema's "integer" allows.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}(?:\.0*)?")
 
 
 def current_service() -> QAService:
@@ -46,7 +49,9 @@ def ask() -> Response:
                             f"the body accepts only {' and '.join(ASK_FIELDS)}")
     if "question" not in body:
         raise QuestionError('missing `question`: send {"question": "...", "top_k": 5}')
-    return jsonify(service.ask(body["question"], body.get("top_k", 5)))
+    result = service.ask(body["question"], body.get("top_k", 5))
+    note_answered(result["answered"])
+    return jsonify(result)
 
 
 @api.get("/search")
@@ -74,7 +79,8 @@ def document(doc_id: str) -> Response:
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(SPEC)
+    service: QAService | None = current_app.extensions.get("qa")
+    return jsonify(spec_for(service.example_document_ids(SPEC_EXAMPLE_IDS) if service else []))
 
 
 def _json_object() -> dict[str, Any]:
@@ -114,4 +120,4 @@ def _int_arg(name: str, default: int) -> int:
         return default
     if not _INTEGER.fullmatch(raw):
         raise QuestionError(f"`{name}` must be an integer from 1 to {MAX_TOP_K}, got {raw[:20]!r}")
-    return int(raw)
+    return int(raw.split(".", 1)[0])

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from qa import observe
 from qa.api import api, error_response
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
+from qa.metrics import metrics
 from qa.service import QAService
 from qa.web import web
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY_BYTES = 16 * 1024
+# A body over MAX_BODY_BYTES is read and discarded up to this much, so the client (still sending) reads the 413
+# instead of a reset connection; past it the connection is closed.
+DRAIN_BYTES = 10 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 # Everything is served from this origin; inline scripts and external loads are refused outright.
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
 ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               415: "unsupported_media_type", 500: "internal_error", 503: "unavailable"}
+               414: "uri_too_long", 415: "unsupported_media_type", 500: "internal_error", 503: "unavailable"}
 PAGE_TITLES = {400: "请求有误", 404: "没有找到这个页面", 405: "不支持这种请求", 413: "请求内容太大",
-               500: "服务出错了", 503: "服务暂不可用"}
+               414: "网址太长", 500: "服务出错了", 503: "服务暂不可用"}
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _attach_service(app)
     app.register_blueprint(api)
     app.register_blueprint(web)
+    app.register_blueprint(metrics)
+    observe.install(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
     return app
@@ -66,6 +75,8 @@ def _register_error_handlers(app: Flask) -> None:
 
 def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
+    if isinstance(exc, RequestEntityTooLarge):
+        _drain_body()
     response = _error(status, _message(exc))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response[0].headers["Allow"] = ", ".join(exc.valid_methods)
@@ -76,8 +87,29 @@ def _qa_error(exc: QAError) -> tuple[Response | str, int]:
     if isinstance(exc, QuestionError):
         return _error(400, str(exc))
     if isinstance(exc, DocumentNotFoundError):
-        return _error(404, str(exc))
+        if _is_api():
+            return _error(404, str(exc))
+        doc_id = (request.view_args or {}).get("doc_id", "")
+        return _error(404, f"没有这篇文章（{doc_id}）：它可能在更新索引时被移除了。回到首页重新提问。")
     return _error(503, str(exc))
+
+
+def _drain_body() -> None:
+    """Read and discard the rest of the body, up to DRAIN_BYTES and DRAIN_SECONDS (then gunicorn closes)."""
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return
+    left, deadline = DRAIN_BYTES, time.monotonic() + DRAIN_SECONDS
+    while left > 0 and time.monotonic() < deadline:
+        data = stream.read(min(64 * 1024, left))
+        if not data:
+            return
+        left -= len(data)
+
+
+def error_page_or_json(status: int, message: str) -> Any:
+    """The app's own error for the current request context: JSON under /api/, the Chinese page elsewhere."""
+    return _error(status, message)
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response | str, int]:

@@ -20,7 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(corpus_dir=getattr(args, "corpus", None), index_dir=args.index_dir,
                                  model=args.model, cache_dir=getattr(args, "cache_dir", None),
-                                 backend=args.backend, milvus_uri=args.milvus_uri)
+                                 backend=args.backend, milvus_uri=args.milvus_uri,
+                                 log_format=getattr(args, "log_format", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -72,15 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=None,
+                   help="gunicorn worker processes (default 2; see README, Serving)")
+    p.add_argument("--threads", type=int, default=None, help="request threads per worker (default 8)")
+    p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
     p.set_defaults(handler=_serve)
     return parser
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.server import serve
+    from qa.server import DEFAULT_THREADS, DEFAULT_WORKERS, serve
 
-    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    serve(settings, host=args.host, port=args.port,
+          workers=DEFAULT_WORKERS if args.workers is None else args.workers,
+          threads=DEFAULT_THREADS if args.threads is None else args.threads)
     return 0
 
 

@@ -36,6 +36,9 @@ class Settings:
     milvus_uri: str | None = None  # a file path = Milvus Lite (one process), http://host:19530 = a Milvus server
     milvus_token: str | None = None
     milvus_db: str | None = None
+    log_format: str = "text"  # text | json: `qa serve`'s access and app logs
+    batch_max: int = 8  # most questions one query encode takes (bench/bench_encode.py: larger costs more)
+    batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
 
     @property
     def cache_path(self) -> Path:
@@ -60,7 +63,9 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "ann_threshold", "ann_nprobe", "build_grace_seconds", "max_question_chars"}
+_INTS = {"chunk_chars", "chunk_overlap", "ann_threshold", "ann_nprobe", "build_grace_seconds", "max_question_chars",
+         "batch_max", "batch_wait_ms"}
+_CHOICES = {"log_format": ("text", "json")}
 
 
 def _coerce(name: str, raw: str) -> Any:
@@ -73,4 +78,6 @@ def _coerce(name: str, raw: str) -> Any:
             raise QAError(f"QA_{name.upper()} must be an integer, got {raw!r}") from None
     if name not in {f.name for f in fields(Settings)}:
         raise QAError(f"unknown setting {name!r}")
+    if name in _CHOICES and raw not in _CHOICES[name]:
+        raise QAError(f"QA_{name.upper()} must be one of {', '.join(_CHOICES[name])}, got {raw!r}")
     return raw

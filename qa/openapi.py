@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from qa.retrieval import SIGNALS
@@ -21,6 +22,15 @@ def _error(description: str) -> dict[str, Any]:
 
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
+# The question must hold a character that str.strip() keeps: the class of Python's whitespace, written out so
+# every regex dialect (ECMA, Rust, Python) reads the pattern the same way.
+_SPACE_CLASS = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+NON_BLANK = f"[^{_SPACE_CLASS}]"
+QUESTION_LIMIT = 500
+_QUESTION = {"type": "string", "minLength": 1, "maxLength": QUESTION_LIMIT, "pattern": NON_BLANK,
+             "examples": ["付款失败但钱被扣了两次怎么办？"]}
+_TOP_K_NOTE = ("A JSON integer; a number with a zero fraction such as 3.0 counts as one (as in JSON Schema); "
+               "booleans are rejected.")
 _RANGE = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
 
 SCHEMAS: dict[str, Any] = {
@@ -29,10 +39,11 @@ SCHEMAS: dict[str, Any] = {
         "required": ["question"],
         "additionalProperties": False,
         "properties": {
-            "question": {"type": "string", "minLength": 1, "maxLength": 500,
-                         "description": "Trimmed; must not be blank; the limit is QA_MAX_QUESTION_CHARS."},
+            "question": {**_QUESTION,
+                         "description": "At most 500 characters as sent (QA_MAX_QUESTION_CHARS), at least one of "
+                                        "them not whitespace; answered trimmed."},
             "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5,
-                      "description": "How many sources to return (a JSON integer; booleans are rejected)."},
+                      "description": f"How many sources to return. {_TOP_K_NOTE}"},
         },
     },
     "AskResponse": {
@@ -99,6 +110,8 @@ SCHEMAS: dict[str, Any] = {
             "index_built_at": {"type": "string", "description": "ISO 8601 time the index was built."},
             "loaded_at": {"type": "string", "description": "ISO 8601 time this worker loaded the build."},
             "load_seconds": {"type": "number", "description": "How long loading the build took."},
+            "build_seconds": {"type": ["number", "null"], "description": "How long that build took."},
+            "index_bytes": {"type": "integer", "minimum": 0, "description": "The build's size on disk."},
         },
     },
     "Unavailable": {
@@ -130,7 +143,7 @@ SCHEMAS: dict[str, Any] = {
                 "required": ["code", "message"],
                 "properties": {
                     "code": {"type": "string", "enum": [
-                        "bad_request", "not_found", "method_not_allowed", "payload_too_large",
+                        "bad_request", "not_found", "method_not_allowed", "payload_too_large", "uri_too_long",
                         "unsupported_media_type", "internal_error", "unavailable"]},
                     "message": {"type": "string", "description": "What went wrong and how to fix it."},
                 },
@@ -157,10 +170,15 @@ SPEC: dict[str, Any] = {
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref("AskRequest")}}},
                 "responses": {
-                    "200": _json(_ref("AskResponse"), "The answer and its numbered sources."),
+                    "200": {**_json(_ref("AskResponse"), "The answer and its numbered sources."),
+                            "links": {"SourceDocument": {
+                                "operationId": "document",
+                                "parameters": {"doc_id": "$response.body#/sources/0/doc_id"},
+                                "description": "The whole document of the first source."}}},
                     "400": _error("Invalid question or top_k, malformed JSON, or a body that is no object."),
                     "405": _error("Only POST is allowed."),
-                    "413": _error("The body is larger than 16 KiB."),
+                    "413": _error("The body is larger than 16 KiB (a body up to 10 MiB is read and discarded "
+                                  "first, so the client reads this answer; past that the connection closes)."),
                     "415": _error("The body is not sent as application/json."),
                     "503": _UNAVAILABLE,
                 },
@@ -171,16 +189,19 @@ SPEC: dict[str, Any] = {
                 "summary": "Rank passages for a query without composing an answer",
                 "operationId": "search",
                 "parameters": [
-                    {"name": "q", "in": "query", "required": True,
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 500}},
+                    {"name": "q", "in": "query", "required": True, "schema": _QUESTION,
+                     "description": "As `question` of /api/ask. Every accepted length fits the request line "
+                                    "(8190 bytes, enough for 500 percent-encoded 4-byte characters)."},
                     {"name": "k", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5}},
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5},
+                     "description": f"How many passages to return. {_TOP_K_NOTE}"},
                     {"name": "mode", "in": "query", "required": False,
                      "schema": {"type": "string", "enum": ["hybrid", "dense", "bm25"], "default": "hybrid"}},
                 ],
                 "responses": {
                     "200": _json(_ref("SearchResponse"), "Ranked passages, numbered from 1."),
                     "400": _BAD_REQUEST,
+                    "414": _error("The request line is longer than 8190 bytes (a question far over the limit)."),
                     "405": _error("Only GET is allowed."),
                     "503": _UNAVAILABLE,
                 },
@@ -201,10 +222,12 @@ SPEC: dict[str, Any] = {
                 "summary": "One whole document of the corpus",
                 "operationId": "document",
                 "parameters": [{"name": "doc_id", "in": "path", "required": True,
-                                "schema": {"type": "string"},
-                                "description": "May contain '/', which is sent unescaped."}],
+                                "schema": {"type": "string", "minLength": 1},
+                                "description": "May contain '/', which is sent unescaped. The served description "
+                                               "lists the loaded index's ids as examples."}],
                 "responses": {
                     "200": _json(_ref("Document"), "The document."),
+                    "414": _error("The request line is longer than 8190 bytes."),
                     "404": _error("No document with that id."),
                     "503": _UNAVAILABLE,
                 },
@@ -227,3 +250,12 @@ SPEC: dict[str, Any] = {
         },
     },
 }
+
+
+def spec_for(doc_ids: list[str]) -> dict[str, Any]:
+    """SPEC with some of the loaded index's document ids as examples of /api/documents/{doc_id}."""
+    spec = copy.deepcopy(SPEC)
+    if doc_ids:
+        parameter = spec["paths"]["/api/documents/{doc_id}"]["get"]["parameters"][0]
+        parameter["examples"] = {f"doc{n}": {"value": doc_id} for n, doc_id in enumerate(doc_ids, start=1)}
+    return spec

@@ -3,39 +3,31 @@
 from __future__ import annotations
 
 import errno
-import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger
 
+from qa.batching import BatchingEmbedder
 from qa.config import Settings
 from qa.errors import QAError
+from qa.logs import ACCESS_LOG_FORMAT, logger_class
 from qa.service import QAService
 from qa.tokens import tokenize
+from qa.worker import QAWorker
 
-# One line per request: time, client, method, path, status, latency in ms, bytes sent, worker pid.
-ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(m)s %(U)s" %(s)s %(M)sms %(b)sB pid=%(p)s'
 WARMUP_QUESTION = "付款失败但钱被扣了怎么办？"
-THREADS_PER_WORKER = 4
-
-
-class StderrAccessLogger(Logger):
-    """gunicorn's logger, with the access log on stderr next to the error log (its "-" means stdout)."""
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        for handler in self.access_log.handlers:
-            if type(handler) is logging.StreamHandler:
-                handler.setStream(sys.stderr)
-        # The app's own loggers (qa.*) write through the error log too, with its timestamps and pids.
-        app_log = logging.getLogger("qa")
-        app_log.handlers = list(self.error_log.handlers)
-        app_log.setLevel(self.loglevel)
-        app_log.propagate = False
+# Chosen with bench/bench_api.py on 2 cores (README, Serving): one single-threaded encode per worker and one
+# worker per core, so workers never fight over cores; threads queue questions for the micro-batcher.
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 8
+# gunicorn's largest request line: a 500-character question of 4-byte characters, percent-encoded, is 6000 bytes.
+MAX_REQUEST_LINE = 8190
 
 
 class QAServer(BaseApplication):
@@ -50,6 +42,7 @@ class QAServer(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
         self.cfg.set("post_fork", self.warm_up)
+        self.cfg.set("child_exit", self.child_exit)
 
     def load(self) -> Any:
         from qa.app import create_app
@@ -63,37 +56,76 @@ class QAServer(BaseApplication):
         ms = (time.perf_counter() - started) * 1000
         server.log.info("worker %s warmed up: first ask took %.0f ms", worker.pid, ms)
 
+    def child_exit(self, server: Any, worker: Any) -> None:
+        """Master hook: a dead worker's live gauges leave the metrics (prometheus_client, multiprocess mode)."""
+        from prometheus_client import multiprocess
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> None:
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = DEFAULT_WORKERS,
+          threads: int = DEFAULT_THREADS) -> None:
     """Load the service, then serve it with gunicorn until SIGTERM or SIGINT; raise QAError before binding."""
     if workers < 1:
         raise QAError(f"--workers must be at least 1, got {workers}")
+    if threads < 1:
+        raise QAError(f"--threads must be at least 1, got {threads}")
+    if settings.batch_max < 1 or not 0 <= settings.batch_wait_ms <= 50:
+        raise QAError(f"QA_BATCH_MAX must be at least 1 (got {settings.batch_max}) and QA_BATCH_WAIT_MS "
+                      f"from 0 to 50 (got {settings.batch_wait_ms})")
     if not 0 <= port <= 65535:
         raise QAError(f"--port must be from 0 to 65535, got {port}")
     _check_can_listen(host, port)
+    # Split the cores between the workers before the engine loads (libgomp reads this once); an explicit
+    # OMP_NUM_THREADS from the environment wins.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    metrics_dir = _metrics_dir()
+    try:
+        _run(settings, host, port, workers, threads)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    from qa.metrics import observe_encode
+
     # Fork safety: loading maps the weights without starting OpenMP threads. A process that has encoded
     # anything before fork() leaves its children hanging on their first encode, so the master never encodes.
-    service = QAService.load(settings)
+    # Every build the service swaps in shares the one micro-batcher around the model.
+    service = QAService.load(settings, wrap=lambda embedder: BatchingEmbedder(
+        embedder, max_batch=settings.batch_max, max_wait=settings.batch_wait_ms / 1000, observer=observe_encode))
     tokenize(WARMUP_QUESTION)  # loads jieba's dictionary here, to share it copy-on-write across workers
     QAServer(service, {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        # Encodes are serialised per process by the embedder; threads keep cheap requests (page, health)
-        # flowing while one is encoding.
-        "worker_class": "gthread",
-        "threads": THREADS_PER_WORKER,
+        # Threads hand concurrent questions to the micro-batcher and keep cheap requests (page, health,
+        # metrics) flowing while an encode runs.
+        "worker_class": QAWorker,  # gthread, with the app's own 414
+        "threads": threads,
         "preload_app": True,  # build the Flask app once in the master, before binding and forking
         "timeout": 60,
         "graceful_timeout": 10,
+        "limit_request_line": MAX_REQUEST_LINE,
+        # the pure-Python parser, whose request-line errors QAWorker answers itself (gunicorn_h1c's it cannot)
+        "http_parser": "python",
         "accesslog": "-",
         "errorlog": "-",
-        "logger_class": StderrAccessLogger,
+        "logger_class": logger_class(settings.log_format),
         "access_log_format": ACCESS_LOG_FORMAT,
         "loglevel": "info",
         "proc_name": "qa-serve",
         # gunicorn's control socket is one path per user ($HOME/.gunicorn): two servers would fight over it.
         "control_socket_disable": True,
     }).run()
+
+
+def _metrics_dir() -> str:
+    """A fresh directory for prometheus_client's multiprocess files, set before prometheus_client is imported."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before `qa serve` chose its multiprocess directory")
+    path = tempfile.mkdtemp(prefix="qa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def _check_can_listen(host: str, port: int) -> None:

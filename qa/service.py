@@ -54,6 +54,10 @@ class QAService:
     def validate_question(self, question: object, field: str = "question") -> str:
         if not isinstance(question, str):
             raise QuestionError(f"`{field}` must be a string")
+        # The limit counts the question as sent, spaces included, as the OpenAPI schema's maxLength does.
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
         question = question.strip()
         try:
             question.encode("utf-8")
@@ -62,9 +66,6 @@ class QAService:
                                 "send valid Unicode") from None
         if not question:
             raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
         return question
 
     def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid") -> dict[str, Any]:
@@ -110,16 +111,27 @@ class QAService:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
         return doc
 
+    def example_document_ids(self, n: int) -> list[str]:
+        """Ids of up to n real documents (those of the first chunks), e.g. for the API description's examples."""
+        index = self.retriever.index
+        rows = list(range(min(index.n_chunks, 4 * n)))
+        return list(dict.fromkeys(c.doc_id for c in index.chunks(rows)))[:n]
+
     def health(self) -> dict[str, Any]:
         loaded = self.live.get()
         manifest = loaded.retriever.index.manifest
         return {"status": "ok", "documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"],
                 "model": manifest["model"]["id"], "build_id": loaded.build_id, "index_built_at": manifest["built_at"],
-                "loaded_at": loaded.loaded_at, "load_seconds": loaded.load_seconds}
+                "loaded_at": loaded.loaded_at, "load_seconds": loaded.load_seconds,
+                # for /metrics: how long the build took and its size (from the manifest's file list)
+                "build_seconds": manifest.get("build_seconds"),
+                "index_bytes": sum(f["size"] for f in manifest.get("files", {}).values())}
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:
-    # bool is an int subclass; `true` is not a count
+    # JSON Schema counts 3.0 as an integer, so does this; bool is an int subclass, but `true` is not a count
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise QuestionError(f"`{field}` must be an integer from 1 to {MAX_TOP_K}")
     if not 1 <= value <= MAX_TOP_K:

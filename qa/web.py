@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest
 
 from qa.api import current_service, unavailable_reason
 from qa.errors import QuestionError
+from qa.observe import note_answered
 
 web = Blueprint("web", __name__)
 
@@ -52,7 +53,9 @@ def index() -> tuple[str, int]:
         context["unavailable"], status = unavailable_reason(), 503
     elif question.strip():
         try:
-            context["result"] = present(service.ask(question, PAGE_TOP_K))
+            result = service.ask(question, PAGE_TOP_K)
+            note_answered(result["answered"])
+            context["result"] = present(result)
         except QuestionError as exc:
             context["error"], status = str(exc), 400
     return render_template("index.html", **context), status
@@ -158,8 +161,9 @@ def _passage_range(length: int) -> tuple[int, int] | None:
     try:
         start, end = int(raw_start or ""), int(raw_end or "")
     except ValueError:
-        raise BadRequest(description="start and end must both be integers (character offsets)") from None
+        raise BadRequest(description="链接里的 start 和 end 必须都是整数（字符位置）；"
+                                     "请从答案里的链接打开文章。") from None
     if not 0 <= start < end <= length:
-        raise BadRequest(description=f"start={start} and end={end} must satisfy 0 <= start < end <= {length} "
-                                     "for this document; follow the link from a fresh answer")
+        raise BadRequest(description=f"链接里的段落位置 start={start}、end={end} 超出了这篇文章（共 {length} 字）；"
+                                     "请从新的答案里的链接打开文章。")
     return start, end

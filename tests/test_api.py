@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from qa.app import create_app
 from qa.openapi import SPEC
 from qa.service import QAService
+from qa.worker import app_414
 
 pytestmark = pytest.mark.slow
 
@@ -154,6 +155,8 @@ BAD_ASKS = [
     ("empty", b'{"question": ""}', JSON, 400, "bad_request"),
     ("whitespace", b'{"question": "  \\n\\t "}', JSON, 400, "bad_request"),
     ("too-long", ('{"question": "%s"}' % ("问" * 501)).encode(), JSON, 400, "bad_request"),
+    # the limit counts the question as sent, as the schema's maxLength does
+    ("too-long-with-spaces", ('{"question": " %s"}' % ("问" * 500)).encode(), JSON, 400, "bad_request"),
     ("missing", b"{}", JSON, 400, "bad_request"),
     ("unknown-field", b'{"question": "q", "topk": 3}', JSON, 400, "bad_request"),
     ("question-number", b'{"question": 123}', JSON, 400, "bad_request"),
@@ -163,7 +166,7 @@ BAD_ASKS = [
     ("question-bool", b'{"question": true}', JSON, 400, "bad_request"),
     ("lone-surrogate", b'{"question": "\\ud800"}', JSON, 400, "bad_request"),
     ("top_k-string", b'{"question": "q", "top_k": "5"}', JSON, 400, "bad_request"),
-    ("top_k-float", b'{"question": "q", "top_k": 5.0}', JSON, 400, "bad_request"),
+    ("top_k-fraction", b'{"question": "q", "top_k": 5.5}', JSON, 400, "bad_request"),
     ("top_k-true", b'{"question": "q", "top_k": true}', JSON, 400, "bad_request"),
     ("top_k-false", b'{"question": "q", "top_k": false}', JSON, 400, "bad_request"),
     ("top_k-null", b'{"question": "q", "top_k": null}', JSON, 400, "bad_request"),
@@ -201,12 +204,29 @@ def test_ask_rejects_bad_input(client: FlaskClient, body: bytes, content_type: s
 
 BAD_SEARCHES = [
     ("no-q", {"k": "3"}), ("empty-q", {"q": ""}), ("blank-q", {"q": "   "}), ("long-q", {"q": "问" * 501}),
-    ("k-word", {"q": "支付", "k": "abc"}), ("k-float", {"q": "支付", "k": "5.0"}),
+    ("k-word", {"q": "支付", "k": "abc"}), ("k-fraction", {"q": "支付", "k": "5.5"}),
+    ("k-exponent", {"q": "支付", "k": "5e0"}),
     ("k-empty", {"q": "支付", "k": ""}), ("k-space", {"q": "支付", "k": " 5"}),
     ("k-arabic-digit", {"q": "支付", "k": "٥"}), ("k-zero", {"q": "支付", "k": "0"}),
     ("k-21", {"q": "支付", "k": "21"}), ("k-huge", {"q": "支付", "k": "9" * 400}),
     ("mode", {"q": "支付", "mode": "fuzzy"}),
 ]
+
+
+def test_integral_numbers_are_integers(client: FlaskClient) -> None:
+    # JSON Schema's "integer" includes 3.0; the schema says integer, so the API takes both spellings
+    body = client.post("/api/ask", json={"question": ANSWERABLE, "top_k": 3.0}).get_json()
+    assert len(body["sources"]) == 3
+    for k in ("3", "3.0", "3.00", "+3"):
+        assert len(client.get("/api/search", query_string={"q": "支付", "k": k}).get_json()["results"]) == 3
+
+
+def test_request_id_is_returned_and_a_plain_client_id_kept(client: FlaskClient) -> None:
+    made = client.get("/api/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    assert client.get("/api/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    odd = client.get("/api/health", headers={"X-Request-ID": "a b\u00e9" * 30}).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", odd)
 
 
 @pytest.mark.parametrize("params", [case[1] for case in BAD_SEARCHES], ids=[case[0] for case in BAD_SEARCHES])
@@ -281,8 +301,11 @@ def test_unavailable_without_index(unavailable_app: Flask) -> None:
 # --- OpenAPI -----------------------------------------------------------------------------------------
 
 
-def test_openapi_lists_every_api_route(app: Flask, client: FlaskClient) -> None:
+def test_openapi_lists_every_api_route(app: Flask, client: FlaskClient, service: QAService) -> None:
     spec = client.get("/api/openapi.json").get_json()
+    # the served description is SPEC plus real document ids as examples (schemathesis requests them)
+    examples = spec["paths"]["/api/documents/{doc_id}"]["get"]["parameters"][0].pop("examples")
+    assert {e["value"] for e in examples.values()} <= set(service.documents) and examples
     assert spec == SPEC
     assert spec["openapi"].startswith("3.")
     routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule): set(rule.methods or ()) - {"HEAD", "OPTIONS"}
@@ -305,11 +328,13 @@ def _real_responses(client: FlaskClient, unavailable: FlaskClient,
         ("/api/search", "get", "200"): client.get("/api/search?q=支付失败"),
         ("/api/search", "get", "400"): client.get("/api/search?q=支付&k=x"),
         ("/api/search", "get", "405"): client.post("/api/search"),
+        ("/api/search", "get", "414"): app_414(client.application, "GET", "/api/search", 8190),
         ("/api/search", "get", "503"): unavailable.get("/api/search?q=支付"),
         ("/api/health", "get", "200"): client.get("/api/health"),
         ("/api/health", "get", "503"): unavailable.get("/api/health"),
         ("/api/documents/{doc_id}", "get", "200"): client.get(f"/api/documents/{doc_id}"),
         ("/api/documents/{doc_id}", "get", "404"): client.get("/api/documents/missing"),
+        ("/api/documents/{doc_id}", "get", "414"): app_414(client.application, "GET", "/api/documents/x", 8190),
         ("/api/documents/{doc_id}", "get", "503"): unavailable.get(f"/api/documents/{doc_id}"),
         ("/api/openapi.json", "get", "200"): client.get("/api/openapi.json"),
     }

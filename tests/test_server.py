@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from qa.config import Settings
 from qa.indexing import build_index
@@ -225,3 +228,150 @@ def test_port_in_use_exits_1_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
+
+
+# --- metrics, request ids, the HTTP surface through gunicorn ------------------------------------------
+
+
+def _raw(url: str, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request on its own connection with http.client (no client-side URL or body checks)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def _samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, headers, body = _raw(server.url, "GET", "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain"), body[:200]
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body.decode("utf-8")) for s in family.samples}
+
+
+def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_add_up_across_both_workers(server: Server) -> None:
+    before = _samples(server)
+    asks = ["工行钱包付不了款一般是啥原因", "錢包裡錢不夠會怎樣", "忘记密码怎么办？", "今天天气怎么样",
+            "网络不好能付款吗"] * 2
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        asked = list(pool.map(lambda q: _request(f"{server.url}/api/ask", {"question": q}), asks))
+        searched = list(pool.map(lambda q: _request(f"{server.url}/api/search?k=2&q={urllib.parse.quote(q)}"),
+                                 asks[:4]))
+    missing = _request(f"{server.url}/api/nope")
+    assert [s for s, _, _ in asked + searched] == [200] * 14 and missing[0] == 404
+    answered = sum(json.loads(text)["answered"] for _, _, text in asked)
+    after = _samples(server)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("qa_http_requests_total", endpoint="/api/ask", method="POST", status="200") == 10
+    assert delta("qa_http_requests_total", endpoint="/api/search", method="GET", status="200") == 4
+    assert delta("qa_http_requests_total", endpoint="unmatched", method="GET", status="404") == 1
+    assert delta("qa_http_requests_total", endpoint="/metrics", method="GET", status="200") == 1  # `before`
+    assert delta("qa_http_request_duration_seconds_count", endpoint="/api/ask") == 10
+    assert delta("qa_answers_total", outcome="answered") == answered
+    assert delta("qa_answers_total", outcome="abstained") == 10 - answered
+    # every question was encoded exactly once, alone or in a micro-batch
+    assert delta("qa_encode_batch_size_sum") == 14
+    assert 1 <= delta("qa_encode_duration_seconds_count") <= 14
+    # whichever worker serves the scrape, it reports every worker's counts
+    scrapes = [_samples(server) for _ in range(4)]
+    asked_total = {_value(s, "qa_http_requests_total", endpoint="/api/ask", method="POST", status="200")
+                   for s in scrapes}
+    assert asked_total == {_value(after, "qa_http_requests_total", endpoint="/api/ask", method="POST",
+                                  status="200")}
+
+    health = json.loads(_request(f"{server.url}/api/health")[2])
+    assert _value(after, "qa_index_info", build_id=health["build_id"], model=health["model"]) == 1
+    assert _value(after, "qa_index_documents") == health["documents"]
+    assert _value(after, "qa_index_build_duration_seconds") == health["build_seconds"] > 0
+    assert _value(after, "qa_index_size_bytes") == health["index_bytes"] > 0
+    assert 0 <= _value(after, "qa_index_age_seconds") < 3600
+
+
+def test_request_id_header_and_access_log(server: Server) -> None:
+    status, headers, _ = _raw(server.url, "GET", "/api/health", headers={"X-Request-ID": "trace-42"})
+    assert status == 200 and headers["x-request-id"] == "trace-42"
+    assert any(line.endswith("id=trace-42") for line in _settled_access_lines(server))
+
+
+@pytest.mark.parametrize(("chars", "status"), [("问" * 500, 200), ("😀" * 500, 200), ("问" * 501, 400),
+                                                ("问" * 3000, 414)])
+def test_every_accepted_question_length_reaches_the_app(server: Server, chars: str, status: int) -> None:
+    q = urllib.parse.quote(chars)
+    got, headers, body = _raw(server.url, "GET", f"/api/search?q={q}&k=20&mode=hybrid")
+    assert got == status, body[:300]
+    assert headers["content-type"].startswith("application/json")
+    if status != 200:
+        assert json.loads(body)["error"]["code"] == {400: "bad_request", 414: "uri_too_long"}[status]
+    got, headers, body = _raw(server.url, "GET", f"/?q={q}")
+    assert got == status and headers["content-type"].startswith("text/html")
+    page = body.decode("utf-8")
+    assert '<html lang="zh-CN">' in page
+    if status == 414:
+        assert "网址太长" in page
+
+
+def test_a_5_mb_body_gets_the_413_json(server: Server) -> None:
+    body = b'{"question": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    status, headers, data = _raw(server.url, "POST", "/api/ask", body, {"Content-Type": "application/json"})
+    assert status == 413 and headers["content-type"].startswith("application/json")
+    assert json.loads(data)["error"]["code"] == "payload_too_large"
+
+
+def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) -> None:
+    port = _free_port()
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "1"),
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path,
+                                   env={**_env(), "QA_LOG_FORMAT": "json"})
+    running = Server(f"http://127.0.0.1:{port}", process, stderr_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while "warmed up" not in running.stderr() and time.monotonic() < deadline:
+            assert process.poll() is None, running.stderr()
+            time.sleep(0.3)
+        ask = json.dumps({"question": "付款失败怎么办"}).encode()
+        status, headers, body = _raw(running.url, "POST", "/api/ask", ask, {"Content-Type": "application/json"})
+        assert status == 200
+        time.sleep(1)
+    finally:
+        _stop(process)
+    lines = [line for line in running.stderr().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [e for e in entries if e.get("path") == "/api/ask"]
+    assert len(access) == 1, lines
+    entry = access[0]
+    assert entry["request_id"] == headers["x-request-id"]
+    assert entry["method"] == "POST" and entry["status"] == 200 and entry["ms"] > 0
+    assert entry["answered"] == json.loads(body)["answered"]
+    assert {"timestamp", "level"} <= set(entry)
+    assert any("warmed up" in e["message"] for e in entries)
+
+
+def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
+    """Every check of schemathesis 4 on >= 1,000 generated requests (fixed seed); real ids come as examples."""
+    report = tmp_path / "schemathesis.json"
+    cli = Path(sys.executable).with_name("schemathesis")
+    done = subprocess.run([str(cli), "run", f"{server.url}/api/openapi.json", "--checks", "all",
+                           "--max-examples", "130", "--seed", "42", "--workers", "1", "--request-timeout", "30",
+                           "--report", "json", "--report-json-path", str(report)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
+    summary = json.loads(report.read_text(encoding="utf-8"))
+    assert done.returncode == 0, done.stdout[-4000:]
+    cases = summary["test_cases"]
+    assert cases["generated"] >= 1000, cases
+    assert cases["with_failures"] == cases["errored"] == 0 and not summary["failures"], done.stdout[-4000:]
+    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 4
+    # the real document ids listed in the served description were requested (examples phase)
+    assert summary["valid_rates"]["GET /api/documents/{doc_id}"]["examples"]["accepted"] >= 1

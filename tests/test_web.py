@@ -163,12 +163,14 @@ def test_document_headings_and_paragraphs(client: FlaskClient, service: QAServic
 
 @pytest.mark.parametrize("query", ["?start=1", "?start=a&end=5", "?start=5&end=5", "?start=0&end=999999"])
 def test_document_rejects_bad_ranges(client: FlaskClient, query: str) -> None:
-    assert "start" in page(client, f"/doc/icbc-wallet/payment-failure{query}", 400)
+    text = page(client, f"/doc/icbc-wallet/payment-failure{query}", 400)
+    assert "start" in text and "链接" in text
 
 
 def test_unknown_document_is_a_404_page(client: FlaskClient) -> None:
     text = page(client, "/doc/no/such/doc", 404)
     assert "no/such/doc" in text and "<h1>" in text
+    assert "没有这篇文章" in text and "no document" not in text
     assert "这个地址没有页面" in page(client, "/nope", 404)
 
 
