@@ -44,15 +44,17 @@ class Answer:
     answered: bool
     text: str
     sentences: list[Picked] = field(default_factory=list)
+    answerability: float = 0.0  # higher: more likely answerable; the answer abstains below 0
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
     floor = params.min_evidence - (params.cross_lingual_discount if query.cross_lingual else 0.0)
-    if not hits or hits[0].evidence < floor:
-        return Answer(answered=False, text="")
+    margin = (hits[0].evidence if hits else 0.0) - floor
+    if not hits or margin < 0:
+        return Answer(answered=False, text="", answerability=margin)
     candidates = _score_sentences(retriever, query, hits[: params.sources_considered], params)
     if not candidates:
-        return Answer(answered=False, text="")
+        return Answer(answered=False, text="", answerability=margin)
     best = candidates[0].score
     chosen: list[Picked] = []
     used = 0
@@ -67,7 +69,7 @@ def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: An
         used += len(cand.text)
     chosen.sort(key=lambda p: (p.source, p.start))
     text = "".join(f"{p.text}[{p.source}]" for p in chosen)
-    return Answer(answered=True, text=text, sentences=chosen)
+    return Answer(answered=True, text=text, sentences=chosen, answerability=margin)
 
 
 def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> list[Picked]:

@@ -63,7 +63,7 @@ class QAService:
         hits = self.retriever.rank(query, k, mode)
         answer = build_answer(self.retriever, query, hits, self.answer_params)
         return {"question": text, "answer": answer.text, "answered": answer.answered,
-                "sources": self.sources(query, hits), "took_ms": _ms(started)}
+                "answerability": round(answer.answerability, 4), "sources": self.sources(query, hits), "took_ms": _ms(started)}
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
         started = time.perf_counter()
