@@ -67,6 +67,10 @@ class Retriever:
             self._normalized[doc_id] = normalize(self.index.documents[doc_id].text)
         return self._normalized[doc_id]
 
+    def knows(self, term: str) -> bool:
+        """Whether some chunk of the corpus holds this (normalised) search token."""
+        return term in self.idf
+
     def prepare(self, text: str) -> Query:
         terms = {t: self.idf.get(t, self.unknown_idf) for t in tokenize(text)}
         vector = self.embedder.encode_queries([passage_text(text)])[0]
