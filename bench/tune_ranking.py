@@ -36,8 +36,8 @@ def collect(service: QAService, questions: list[Question], limit: int | None) ->
     cases = []
     for question in questions[:limit]:
         features = retriever.features(retriever.prepare(question.question))
-        hits = np.array([question.is_hit({"doc_id": retriever.index.chunks[r].doc_id,
-                                          "text": retriever.index.chunks[r].text}) for r in features.rows])
+        chunks = retriever.index.chunks(features.rows.tolist())
+        hits = np.array([question.is_hit({"doc_id": c.doc_id, "text": c.text}) for c in chunks])
         cases.append(Case(features, hits, question.unanswerable))
     return cases
 

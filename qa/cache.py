@@ -65,6 +65,19 @@ class EmbeddingCache:
                     found[key] = np.frombuffer(blob, dtype=np.float32).copy()
         return found
 
+    def has_many(self, keys: Sequence[str]) -> set[str]:
+        """The keys that have a vector of this model and width (nothing is read but the keys)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _SQL_BATCH):
+            part = unique[start:start + _SQL_BATCH]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT key FROM embeddings WHERE model_id = ? AND length(vector) = ? AND key IN ({marks})",
+                [self.model_id, self.dim * 4, *part])
+            found.update(key for (key,) in rows)
+        return found
+
     def put_many(self, items: Mapping[str, np.ndarray]) -> None:
         rows = []
         for key, vector in items.items():
@@ -87,35 +100,38 @@ class EmbeddingCache:
         self.close()
 
 
-def embed_with_cache(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache,
-                     progress: Callable[[int], None] | None = None,
-                     batch_size: int = 16) -> tuple[np.ndarray, int]:
-    """Vectors for texts in input order and the number of texts served from the cache.
+class CachedEncoder:
+    """Encodes passages through the cache: each batch's misses are embedded (each distinct text once) and
+    stored at once, so an interrupted build keeps its progress."""
 
-    Only cache misses are embedded (each distinct text once), and each batch is stored as soon as it is
-    done so an interrupted build keeps its progress. progress receives counts that add up to len(texts).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
-        raise ValueError(f"cache is for {cache.model_id} (dim {cache.dim}), "
-                         f"embedder is {embedder.model_id} (dim {embedder.dim})")
-    keys = [text_key(t) for t in texts]
-    vectors = cache.get_many(keys)
-    hits = sum(1 for k in keys if k in vectors)
-    missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}
-    if progress is not None and len(keys) > len(missing):
-        progress(len(keys) - len(missing))
-    pending = list(missing.items())
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start:start + batch_size]
-        encoded = embedder.encode_passages([t for _, t in batch], batch_size=batch_size)
-        done = {k: encoded[i] for i, (k, _) in enumerate(batch)}
-        cache.put_many(done)
-        vectors.update(done)
-        if progress is not None:
-            progress(len(batch))
-    out = np.zeros((len(keys), embedder.dim), dtype=np.float32)
-    for i, key in enumerate(keys):
-        out[i] = vectors[key]
-    return out, hits
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
+            raise ValueError(f"cache is for {cache.model_id} (dim {cache.dim}), "
+                             f"embedder is {embedder.model_id} (dim {embedder.dim})")
+        self.embedder = embedder
+        self.cache = cache
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+        """Vectors for texts in input order and how many came from the cache; progress gets counts adding up
+        to len(texts)."""
+        keys = [text_key(t) for t in texts]
+        vectors = self.cache.get_many(keys)
+        hits = sum(1 for k in keys if k in vectors)
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}.items())
+        if progress is not None and len(keys) > len(missing):  # cache hits and repeats of a text in this call
+            progress(len(keys) - len(missing))
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start:start + self.batch_size]
+            encoded = self.embedder.encode_passages([t for _, t in batch], batch_size=self.batch_size)
+            done = {k: encoded[i] for i, (k, _) in enumerate(batch)}
+            self.cache.put_many(done)
+            vectors.update(done)
+            if progress is not None:
+                progress(len(batch))
+        out = np.zeros((len(keys), self.embedder.dim), dtype=np.float32)
+        for i, key in enumerate(keys):
+            out[i] = vectors[key]
+        return out, hits

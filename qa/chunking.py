@@ -47,8 +47,12 @@ class Chunk:
 
     @property
     def match_text(self) -> str:
-        """What is embedded and BM25-indexed: the heading path, a newline, then the text."""
-        return " / ".join(self.headings) + "\n" + self.text
+        return match_text(self.headings, self.text)
+
+
+def match_text(headings: Sequence[str], text: str) -> str:
+    """What is embedded and BM25-indexed for a chunk: the heading path, a newline, then the text."""
+    return " / ".join(headings) + "\n" + text
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="rebuild the index from the corpus")
     p.add_argument("--corpus", type=Path, help="corpus directory (QA_CORPUS_DIR, default corpus/)")
     p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.add_argument("--rollback", action="store_true",
+                   help="point the index back at the previous build instead of building")
     p.set_defaults(handler=_index)
 
     p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
@@ -124,18 +126,26 @@ def _thresholds(specs: list[str]) -> dict[str, float]:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
+    from qa.progress import Progress
+
+    if args.rollback:
+        from qa import store
+
+        with store.build_lock(settings.index_dir):
+            build = store.rollback(settings.index_dir, settings.build_grace_seconds)
+        print(f"current index is now the previous build {build.name}; running servers follow within seconds")
+        return 0
 
     from qa.indexing import build_index
 
-    bars: list[tqdm] = []
+    bars: list[Progress] = []
 
     def progress(total: int) -> Callable[[int], None]:
-        bars.append(tqdm(total=total, desc="embedding", unit="text", file=sys.stderr, leave=False, disable=None))
+        bars.append(Progress(total, "embedding"))
         return bars[-1].update
 
     try:
-        report = build_index(settings, progress=progress)
+        report = build_index(settings, progress=progress, notice=lambda line: print(line, file=sys.stderr))
     finally:
         for bar in bars:
             bar.close()

@@ -22,7 +22,13 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunk_chars: int = 480
     chunk_overlap: int = 1
-    hnsw_threshold: int = 50_000
+    backend: str = "local"
+    # Above this many chunks the dense search is approximate (IVF); nprobe lists are read per query.
+    ann_threshold: int = 50_000
+    ann_nprobe: int = 32
+    # A replaced build is deleted this long after it stopped being current (servers may still be reading it);
+    # the previous build is always kept for `qa index --rollback`.
+    build_grace_seconds: int = 600
     max_question_chars: int = 500
 
     @property
@@ -44,7 +50,7 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "hnsw_threshold", "max_question_chars"}
+_INTS = {"chunk_chars", "chunk_overlap", "ann_threshold", "ann_nprobe", "build_grace_seconds", "max_question_chars"}
 
 
 def _coerce(name: str, raw: str) -> Any:

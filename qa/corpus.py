@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ class Document:
     source: str | None = None
 
 
-def load_corpus(root: Path) -> list[Document]:
-    """Load every supported file under root (recursively, hidden entries skipped), sorted by doc_id."""
+def iter_corpus(root: Path) -> Iterator[Document]:
+    """Every document of every supported file under root (recursively, hidden entries skipped), one file in
+    memory at a time, files in path order; a duplicate doc_id fails naming both places."""
     root = Path(root)
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
@@ -38,21 +39,29 @@ def load_corpus(root: Path) -> list[Document]:
         raise CorpusError(f"no corpus files found under {root}; add files with one of the extensions "
                           f"{', '.join(SUPPORTED_EXTENSIONS)}")
     origins: dict[str, str] = {}
-    docs: list[Document] = []
     for path in files:
         for doc, origin in _LOADERS[path.suffix.lower()](root, path):
             if doc.doc_id in origins:
                 raise CorpusError(f"duplicate doc_id {doc.doc_id!r} in {origins[doc.doc_id]} and {origin}; "
                                   "rename one of the files or change one JSONL id")
             origins[doc.doc_id] = origin
-            docs.append(doc)
-    return sorted(docs, key=lambda d: d.doc_id)
+            yield doc
 
 
-def corpus_fingerprint(docs: Sequence[Document]) -> str:
-    """SHA-256 hex digest over every field of every document, independent of their order."""
-    records = sorted(json.dumps(astuple(doc), ensure_ascii=False) for doc in docs)
-    return hashlib.sha256("\n".join(records).encode("utf-8")).hexdigest()
+def load_corpus(root: Path) -> list[Document]:
+    """All documents under root, sorted by doc_id."""
+    return sorted(iter_corpus(root), key=lambda d: d.doc_id)
+
+
+def document_digest(doc: Document) -> str:
+    """SHA-256 hex digest over every field of one document."""
+    return hashlib.sha256(json.dumps(astuple(doc), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def corpus_fingerprint(docs: Iterable[Document] | Iterable[str]) -> str:
+    """SHA-256 hex digest over every field of every document (or over their digests), independent of order."""
+    digests = sorted(d if isinstance(d, str) else document_digest(d) for d in docs)
+    return hashlib.sha256("\n".join(digests).encode("utf-8")).hexdigest()
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -79,7 +88,8 @@ def _doc_id(root: Path, path: Path) -> str:
 
 def _require_text(path: Path, text: str, where: str = "") -> str:
     text = text.strip()
-    if not text:
+    # A file of NUL bytes (a truncated download, a sparse file) is as empty as one of whitespace.
+    if not text.replace("\x00", "").strip():
         raise CorpusError(f"{path}{where}: empty document; add some text or delete it")
     return text
 
@@ -141,10 +151,17 @@ def _load_html(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
 
 def _load_jsonl(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
     found = False
-    for number, line in enumerate(_read_text(path).split("\n"), start=1):
-        if line.strip():
-            found = True
-            yield _jsonl_document(path, number, line), f"{path} line {number}"
+    # Line by line: a JSONL corpus may be far larger than memory should hold at once.
+    with open(path, encoding="utf-8-sig", newline=None) as handle:
+        number = 0
+        try:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    found = True
+                    yield _jsonl_document(path, number, line), f"{path} line {number}"
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path} line {number + 1}: not valid UTF-8 (byte {exc.start} of a block); "
+                              "re-save the file as UTF-8") from None
     if not found:
         raise CorpusError(f"{path}: empty document; add one JSON object per line or delete the file")
 
@@ -163,7 +180,7 @@ def _jsonl_document(path: Path, number: int, line: str) -> Document:
     if unknown:
         raise CorpusError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(JSONL_KEYS)}")
     for key in ("id", "text"):
-        if not isinstance(record.get(key), str) or not record[key].strip():
+        if not isinstance(record.get(key), str) or not record[key].replace("\x00", "").strip():
             raise CorpusError(f"{where}: field {key!r} is missing or not a non-empty string; "
                               f"add \"{key}\": \"...\" to this line")
     for key in ("title", "url", "date"):

@@ -36,11 +36,9 @@ class Sentence:
 
 def hit_sentences(retriever: Retriever, hit: Hit, source: int, vector: np.ndarray) -> list[Sentence]:
     """The sentences of one retrieved chunk with their cosines; the only reader of the index's sentence store."""
-    index, chunk = retriever.index, hit.chunk
-    lo, hi = retriever.sentence_bounds[hit.row], retriever.sentence_bounds[hit.row + 1]
-    cosines = index.sentence_vectors[lo:hi] @ vector if hi > lo else np.zeros(0)
-    spans = [(s.start, s.end) for s in index.sentences[lo:hi]]
-    return _sentences(chunk.doc_id, chunk.text, chunk.start, spans, cosines, source)
+    chunk = hit.chunk
+    spans, cosines = retriever.index.sentence_scores(vector, hit.row)
+    return _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
 
 
 def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]], cosines: np.ndarray,

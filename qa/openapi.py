@@ -88,13 +88,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "documents", "chunks", "model", "index_built_at"],
+        "required": ["status", "documents", "chunks", "model", "build_id", "index_built_at", "loaded_at",
+                     "load_seconds"],
         "properties": {
             "status": {"type": "string", "enum": ["ok"]},
             "documents": {"type": "integer", "minimum": 0},
             "chunks": {"type": "integer", "minimum": 0},
             "model": {"type": "string"},
+            "build_id": {"type": "string", "description": "The index build this worker answers from."},
             "index_built_at": {"type": "string", "description": "ISO 8601 time the index was built."},
+            "loaded_at": {"type": "string", "description": "ISO 8601 time this worker loaded the build."},
+            "load_seconds": {"type": "number", "description": "How long loading the build took."},
         },
     },
     "Unavailable": {

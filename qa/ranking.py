@@ -43,20 +43,13 @@ def fuse(features: Features, params: RankingParams) -> np.ndarray:
             + trust * (params.w_coverage * features.coverage + params.w_bm25 * bm25))
 
 
-def term_coverage(query_weights: dict[str, float], chunk_terms: list[set[str]]) -> np.ndarray:
-    """Share of the query's IDF mass whose terms occur in each chunk (0 when the query has no known term)."""
-    total = sum(query_weights.values())
-    if total <= 0:
-        return np.zeros(len(chunk_terms), dtype=np.float32)
-    return np.array([sum(w for t, w in query_weights.items() if t in terms) / total for terms in chunk_terms],
-                    dtype=np.float32)
+def term_coverage(query_weights: dict[str, float], presence: np.ndarray) -> np.ndarray:
+    """Share of the query's IDF mass whose terms occur in each chunk (0 when the query has no known term).
 
-
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, best first (positive scores only)."""
-    k = min(k, scores.size)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    part = part[np.argsort(-scores[part], kind="stable")]
-    return part[scores[part] > 0]
+    presence is a bool matrix (chunks, terms) with the terms in the order of query_weights.
+    """
+    weights = np.asarray(list(query_weights.values()), dtype=np.float64)
+    total = weights.sum()
+    if total <= 0 or not presence.size:
+        return np.zeros(presence.shape[0], dtype=np.float32)
+    return (presence.astype(np.float64) @ weights / total).astype(np.float32)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from qa.backends import IndexReader
 from qa.chunking import Chunk
 from qa.embedding import Embedder
 from qa.indexing import passage_text
-from qa.normalize import normalize
-from qa.ranking import Features, RankingParams, fuse, term_coverage, top_rows
-from qa.store import StoredIndex
+from qa.ranking import Features, RankingParams, fuse, term_coverage
+from qa.script import mostly_cjk
 from qa.tokens import tokenize
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -45,37 +44,33 @@ class Query:
 
 
 class Retriever:
-    def __init__(self, index: StoredIndex, embedder: Embedder, params: RankingParams | None = None) -> None:
+    """Ranks chunks of one loaded index (any backend) for prepared questions."""
+
+    def __init__(self, index: IndexReader, embedder: Embedder, params: RankingParams | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.params = params or RankingParams()
-        self.chunk_terms = [set(t) for t in index.chunk_terms]
-        df = Counter(t for terms in self.chunk_terms for t in terms)
-        n = len(self.chunk_terms)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.n = index.n_chunks
         # a term the corpus never uses is the rarest of all: it counts against every chunk's coverage
-        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
-        # sentences are stored in chunk-row order: sentence_bounds[row] .. sentence_bounds[row + 1]
-        counts = np.bincount([s.row for s in index.sentences], minlength=n)
-        self.sentence_bounds = np.concatenate([[0], np.cumsum(counts)])
-        self._normalized: dict[str, str] = {}
-        self.corpus_is_cjk = _mostly_cjk("".join(c.text for c in index.chunks[:200]))
+        self.unknown_idf = math.log(1 + (self.n + 0.5) / 0.5)
+        self.corpus_is_cjk = bool(index.manifest["corpus"].get("cjk", True))
 
-    def normalized_text(self, doc_id: str) -> str:
-        """The document's text as matched (same length and offsets as the original), computed once."""
-        if doc_id not in self._normalized:
-            self._normalized[doc_id] = normalize(self.index.documents[doc_id].text)
-        return self._normalized[doc_id]
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's IDF of each term over the chunks (the highest possible for a term the corpus never uses)."""
+        df = self.index.document_frequencies(terms)
+        return {t: math.log(1 + (self.n - f + 0.5) / (f + 0.5)) for t, f in zip(terms, df.tolist(), strict=True)}
 
     def knows(self, term: str) -> bool:
         """Whether some chunk of the corpus holds this (normalised) search token."""
-        return term in self.idf
+        return bool(self.index.document_frequencies([term])[0] > 0)
 
-    def prepare(self, text: str) -> Query:
-        terms = {t: self.idf.get(t, self.unknown_idf) for t in tokenize(text)}
-        vector = self.embedder.encode_queries([passage_text(text)])[0]
-        return Query(text=text, terms=terms, vector=vector,
-                     cross_lingual=_mostly_cjk(text) != self.corpus_is_cjk)
+    def prepare(self, text: str, vector: np.ndarray | None = None) -> Query:
+        """The question's terms and embedding (pass vector when it was encoded already, e.g. in a batch)."""
+        terms = list(dict.fromkeys(tokenize(text)))
+        if vector is None:
+            vector = self.embedder.encode_queries([passage_text(text)])[0]
+        return Query(text=text, terms=self.idf(terms), vector=vector,
+                     cross_lingual=mostly_cjk(text) != self.corpus_is_cjk)
 
     def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         return self.rank(self.prepare(text), k, mode)
@@ -84,48 +79,38 @@ class Retriever:
         features = self.features(query)
         fused = fuse(features, self.params)
         scores = {"dense": features.dense, "bm25": features.bm25, "hybrid": fused}[mode]
-        order = np.argsort(-scores, kind="stable")
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        if mode == "bm25":
+            order = [i for i in order if scores[i] > 0]
+        # Enough chunks to fill k after dropping overlapping windows, fetched in one call.
+        chunks = dict(zip(order[: 4 * k], self.index.chunks([int(features.rows[i]) for i in order[: 4 * k]]),
+                          strict=True))
         hits: list[Hit] = []
-        for i in order:
-            if mode == "bm25" and scores[i] <= 0:
-                break
-            row = int(features.rows[i])
-            if any(_overlaps(self.index.chunks[row], h.chunk) for h in hits):
+        for i in order[: 4 * k]:
+            chunk = chunks[i]
+            if any(_overlaps(chunk, h.chunk) for h in hits):
                 continue  # overlapping windows of one passage would only repeat it
             signals = {"dense": float(features.dense[i]), "sentence": float(features.sentence[i]),
                        "coverage": float(features.coverage[i]), "bm25": float(features.bm25[i]),
                        "hybrid": float(fused[i])}
-            hits.append(Hit(row=row, chunk=self.index.chunks[row], score=float(scores[i]), signals=signals))
+            hits.append(Hit(row=int(features.rows[i]), chunk=chunk, score=float(scores[i]), signals=signals))
             if len(hits) == k:
                 break
         return hits
 
     def features(self, query: Query) -> Features:
         n = self.params.candidates
-        bm25_all = self.index.sparse.scores(list(query.terms))
-        dense_rows = [row for row, _ in self.index.dense.search(query.vector, n)]
-        rows = np.unique(np.concatenate([np.asarray(dense_rows, dtype=np.int64), top_rows(bm25_all, n)]))
+        terms = list(query.terms)
+        dense_rows = [row for row, _ in self.index.dense_search(query.vector, n)]
+        sparse_rows = [row for row, _ in self.index.sparse_search(terms, n)]
+        rows = np.unique(np.asarray(dense_rows + sparse_rows, dtype=np.int64))
         return Features(
             rows=rows,
-            dense=self.index.dense.scores_for(query.vector, rows.tolist()).astype(np.float32),
-            sentence=self.sentence_scores(query.vector, rows),
-            coverage=term_coverage(query.terms, [self.chunk_terms[r] for r in rows]),
-            bm25=bm25_all[rows].astype(np.float32),
+            dense=self.index.dense_scores(query.vector, rows).astype(np.float32),
+            sentence=self.index.best_sentence_scores(query.vector, rows),
+            coverage=term_coverage(query.terms, self.index.term_presence(terms, rows)),
+            bm25=self.index.sparse_scores(terms, rows).astype(np.float32),
         )
-
-    def sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        best = np.zeros(len(rows), dtype=np.float32)
-        for i, row in enumerate(rows):
-            lo, hi = self.sentence_bounds[row], self.sentence_bounds[row + 1]
-            if hi > lo:
-                best[i] = float((self.index.sentence_vectors[lo:hi] @ vector).max())
-        return best
-
-
-def _mostly_cjk(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalpha()]
-    cjk = sum(1 for ch in letters if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
-    return bool(letters) and cjk * 2 >= len(letters)
 
 
 def _overlaps(a: Chunk, b: Chunk) -> bool:

@@ -5,21 +5,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from qa import store
 from qa.answer import AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
 from qa.embedding import load_embedder
-from qa.errors import DocumentNotFoundError, IndexMismatchError, QuestionError
+from qa.errors import DocumentNotFoundError, QuestionError
+from qa.live import LiveIndex
+from qa.normalize import normalize
 from qa.ranking import RankingParams
 from qa.retrieval import MODES, Hit, Mode, Query, Retriever
-from qa.store import REBUILD_HINT, load_build
 
 MAX_TOP_K = 20
 
 
 class QAService:
-    def __init__(self, retriever: Retriever, settings: Settings, answer_params: AnswerParams | None = None):
-        self.retriever = retriever
+    """Answers from whichever build the LiveIndex currently serves; each call uses one build throughout."""
+
+    def __init__(self, live: LiveIndex, settings: Settings, answer_params: AnswerParams | None = None):
+        self.live = live
         self.settings = settings
         self.answer_params = answer_params or AnswerParams()
 
@@ -27,17 +31,14 @@ class QAService:
     def load(cls, settings: Settings, ranking: RankingParams | None = None,
              answer_params: AnswerParams | None = None) -> QAService:
         """Check the index against the configured model, then load both; never encodes (fork safety)."""
-        index = load_build(settings.index_dir, settings.model)
+        store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
+                          settings.index_dir)  # before loading a model the index cannot use
         embedder = load_embedder(settings.model)
-        if embedder.model_id != index.manifest["model"]["id"]:
-            raise IndexMismatchError(
-                f"index in {settings.index_dir} was built with {index.manifest['model']['id']}, "
-                f"the loaded model is {embedder.model_id}; {REBUILD_HINT}")
-        return cls(Retriever(index, embedder, ranking), settings, answer_params)
+        return cls(LiveIndex(settings, embedder, ranking), settings, answer_params)
 
     @property
-    def documents(self) -> dict[str, Document]:
-        return self.retriever.index.documents
+    def retriever(self) -> Retriever:
+        return self.live.get().retriever
 
     def validate_question(self, question: object, field: str = "question") -> str:
         if not isinstance(question, str):
@@ -59,11 +60,13 @@ class QAService:
         started = time.perf_counter()
         text = self.validate_question(question)
         k = validate_top_k(top_k)
-        query = self.retriever.prepare(text)
-        hits = self.retriever.rank(query, k, mode)
-        answer = build_answer(self.retriever, query, hits, self.answer_params)
+        retriever = self.retriever
+        query = retriever.prepare(text)
+        hits = retriever.rank(query, k, mode)
+        answer = build_answer(retriever, query, hits, self.answer_params)
         return {"question": text, "answer": answer.text, "answered": answer.answered,
-                "answerability": round(answer.answerability, 4), "sources": self.sources(query, hits), "took_ms": _ms(started)}
+                "answerability": round(answer.answerability, 4),
+                "sources": self.sources(retriever, query, hits), "took_ms": _ms(started)}
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
         started = time.perf_counter()
@@ -71,36 +74,38 @@ class QAService:
         top_k = validate_top_k(k, "k")
         if mode not in MODES:
             raise QuestionError(f"`mode` must be one of {', '.join(MODES)}")
-        query = self.retriever.prepare(text)
-        hits = self.retriever.rank(query, top_k, mode)
-        return {"query": text, "results": self.sources(query, hits), "took_ms": _ms(started)}
+        retriever = self.retriever
+        query = retriever.prepare(text)
+        hits = retriever.rank(query, top_k, mode)
+        return {"query": text, "results": self.sources(retriever, query, hits), "took_ms": _ms(started)}
 
-    def sources(self, query: Query, hits: list[Hit]) -> list[dict[str, Any]]:
+    @staticmethod
+    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[dict[str, Any]]:
+        info = retriever.index.document_info([h.chunk.doc_id for h in hits])
         out = []
         for n, hit in enumerate(hits, start=1):
-            doc = self.documents[hit.chunk.doc_id]
+            doc = info[hit.chunk.doc_id]
             out.append({
                 "n": n, "doc_id": doc.doc_id, "title": doc.title, "url": doc.url, "date": doc.date,
                 "chunk_id": hit.chunk.chunk_id, "text": hit.chunk.text, "start": hit.chunk.start,
                 "end": hit.chunk.end, "score": round(hit.score, 4),
                 "signals": {name: round(v, 4) for name, v in hit.signals.items()},
-                "highlights": [list(r) for r in highlights(self._matchable(hit), query)],
+                "highlights": [list(r) for r in highlights(normalize(hit.chunk.text), query)],
             })
         return out
 
-    def _matchable(self, hit: Hit) -> str:
-        return self.retriever.normalized_text(hit.chunk.doc_id)[hit.chunk.start:hit.chunk.end]
-
     def document(self, doc_id: str) -> Document:
-        try:
-            return self.documents[doc_id]
-        except KeyError:
-            raise DocumentNotFoundError(f"no document {doc_id!r} in the index") from None
+        doc = self.retriever.index.document(doc_id)
+        if doc is None:
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
+        return doc
 
     def health(self) -> dict[str, Any]:
-        manifest = self.retriever.index.manifest
+        loaded = self.live.get()
+        manifest = loaded.retriever.index.manifest
         return {"status": "ok", "documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"],
-                "model": manifest["model"]["id"], "index_built_at": manifest["built_at"]}
+                "model": manifest["model"]["id"], "build_id": loaded.build_id, "index_built_at": manifest["built_at"],
+                "loaded_at": loaded.loaded_at, "load_seconds": loaded.load_seconds}
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:

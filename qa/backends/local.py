@@ -1,0 +1,121 @@
+"""The local backend: a format-2 build directory read in place (memory-mapped arrays, bm25s, SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import layout
+from qa.backends import DocumentInfo
+from qa.chunking import Chunk
+from qa.corpus import Document
+from qa.dense import DenseIndex
+from qa.docstore import DocStore
+from qa.errors import IndexCorruptError
+from qa.sparse import SparseIndex
+
+
+class LocalReader:
+    """Implements `qa.backends.IndexReader` over one build directory; loading maps files, it parses nothing big."""
+
+    def __init__(self, path: Path, manifest: Mapping[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        dense = manifest["dense"]
+        ann = path / layout.ANN if dense["kind"] == "ivf" else None
+        self.dense = DenseIndex.load(path / layout.CHUNK_VECTORS, ann, nprobe=int(dense.get("nprobe", 32)))
+        self.sparse = SparseIndex.load(path / layout.SPARSE)
+        self.docs = DocStore(path / layout.DOCS)
+        try:
+            self.chunk_meta = np.load(path / layout.CHUNK_META, mmap_mode="r")
+            self.sentence_bounds = np.load(path / layout.SENTENCE_BOUNDS, mmap_mode="r")
+            self.sentence_spans = np.load(path / layout.SENTENCE_SPANS, mmap_mode="r")
+            self.sentence_vectors = np.load(path / layout.SENTENCE_VECTORS, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"index in {path} is unreadable ({exc}); {layout.REBUILD_HINT}") from exc
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        n, m = self.dense.n_rows, len(self.sentence_spans)
+        problems = []
+        if self.chunk_meta.shape != (n, 4):
+            problems.append(f"chunk_meta has shape {self.chunk_meta.shape}, expected ({n}, 4)")
+        if self.sparse.n_rows != n:
+            problems.append(f"the BM25 index has {self.sparse.n_rows} rows, the vectors {n}")
+        if self.sentence_bounds.shape != (n + 1,) or int(self.sentence_bounds[-1]) != m:
+            problems.append("sentence_bounds does not match the chunks and sentences")
+        if self.sentence_vectors.shape != (m, self.dense.dim):
+            problems.append(f"sentence_vectors has shape {self.sentence_vectors.shape}, expected ({m}, "
+                            f"{self.dense.dim})")
+        if problems:
+            raise IndexCorruptError(f"index in {self.path} is inconsistent: {'; '.join(problems)}; "
+                                    f"{layout.REBUILD_HINT}")
+
+    @property
+    def build_id(self) -> str:
+        return self.path.name
+
+    @property
+    def n_chunks(self) -> int:
+        return self.dense.n_rows
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return self.dense.search(vector, k)
+
+    def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.dense.scores_for(vector, rows)
+
+    def sparse_search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        return self.sparse.search(list(terms), k)
+
+    def sparse_scores(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        return self.sparse.scores(list(terms))[np.asarray(rows, dtype=np.int64)]
+
+    def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
+        return self.sparse.document_frequencies(list(terms))
+
+    def term_presence(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        return self.sparse.presence(list(terms), rows)
+
+    def best_sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        lo, hi = self.sentence_bounds[rows], self.sentence_bounds[rows + 1]
+        counts = hi - lo
+        best = np.zeros(len(rows), dtype=np.float32)
+        if not counts.sum():
+            return best
+        ends = np.cumsum(counts)
+        idx = np.repeat(lo - (ends - counts), counts) + np.arange(ends[-1])
+        cosines = self.sentence_vectors[idx].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        has = counts > 0
+        best[has] = np.maximum.reduceat(cosines, (ends - counts)[has])
+        return best
+
+    def sentence_scores(self, vector: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = int(self.sentence_bounds[row]), int(self.sentence_bounds[row + 1])
+        cosines = self.sentence_vectors[lo:hi].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        return np.asarray(self.sentence_spans[lo:hi], dtype=np.int64), cosines
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        rows = [int(r) for r in rows]
+        meta = self.chunk_meta[rows] if rows else np.zeros((0, 4), dtype=np.int32)
+        texts = self.docs.chunk_texts(rows)
+        doc_ids = self.docs.doc_ids(sorted({int(m[0]) for m in meta}))
+        out = []
+        for row, (doc_idx, start, end, ordinal) in zip(rows, meta.tolist(), strict=True):
+            text, headings = texts[row]
+            doc_id = doc_ids[doc_idx]
+            out.append(Chunk(f"{doc_id}:{ordinal}", doc_id, start, end, text, headings))
+        return out
+
+    def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
+        return self.docs.document_info(doc_ids)
+
+    def document(self, doc_id: str) -> Document | None:
+        return self.docs.document(doc_id)
+
+    def close(self) -> None:
+        self.docs.close()
