@@ -37,7 +37,7 @@ def prepare(service: QAService, questions: list[Question], limit: int | None) ->
             continue
         query = service.retriever.prepare(question.question)
         hits = service.retriever.rank(query, 5, "hybrid")
-        out.append(Prepared(question, query, hits, service.sources(query, hits)))
+        out.append(Prepared(question, query, hits, service.sources(service.retriever, query, hits)))
     return out
 
 

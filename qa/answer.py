@@ -23,7 +23,7 @@ class AnswerParams:
     sources_considered: int = 2  # sentences are drawn from this many top sources
     max_sentences: int = 3
     max_chars: int = 200
-    keep_margin: float = 0.02  # a further sentence must score within this of the best one
+    keep_margin: float = 0.06  # a further sentence must score within this of the best one (cosine units)
     w_sentence: float = 1.0  # cosine of the question with the sentence
     w_coverage: float = 0.0  # IDF-weighted share of question terms in the sentence
     w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
