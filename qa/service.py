@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from qa import store
-from qa.answer import AnswerParams, build_answer, highlights
+from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
 from qa.embedding import load_embedder
@@ -65,7 +65,7 @@ class QAService:
         hits = retriever.rank(query, k, mode)
         answer = build_answer(retriever, query, hits, self.answer_params)
         return {"question": text, "answer": answer.text, "answered": answer.answered,
-                "answerability": round(answer.answerability, 4),
+                "answerability": round(answer.answerability, 4), "quotes": quotes(answer, hits),
                 "sources": self.sources(retriever, query, hits), "took_ms": _ms(started)}
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
@@ -106,6 +106,12 @@ class QAService:
         return {"status": "ok", "documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"],
                 "model": manifest["model"]["id"], "build_id": loaded.build_id, "index_built_at": manifest["built_at"],
                 "loaded_at": loaded.loaded_at, "load_seconds": loaded.load_seconds}
+
+
+def quotes(answer: Answer, hits: list[Hit]) -> list[dict[str, int]]:
+    """Where each answer sentence lies in its source's text, in answer order (the i-th [n] marker's sentence)."""
+    return [{"n": p.source, "start": p.start - hits[p.source - 1].chunk.start,
+             "end": p.end - hits[p.source - 1].chunk.start} for p in answer.sentences]
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:

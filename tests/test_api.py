@@ -60,7 +60,8 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
 
 
 def assert_ask_contract(body: dict[str, Any], question: str, service: QAService) -> None:
-    assert list(body) == ["question", "answer", "answered", "sources", "took_ms"]
+    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms"]
+    assert 0.0 <= body["answerability"] <= 1.0
     assert body["question"] == question.strip()
     assert isinstance(body["answer"], str) and isinstance(body["answered"], bool)
     assert isinstance(body["took_ms"], float | int) and body["took_ms"] >= 0
@@ -69,6 +70,12 @@ def assert_ask_contract(body: dict[str, Any], question: str, service: QAService)
     assert cited <= {s["n"] for s in body["sources"]}
     if body["answered"]:
         assert cited, "an answer must cite its sources"
+    # the i-th [n] marker's sentence is quotes[i], found verbatim in source n
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
+    assert [q["n"] for q in body["quotes"]] == markers
+    sentences = [part for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part]
+    for quote, sentence in zip(body["quotes"], sentences, strict=True):
+        assert body["sources"][quote["n"] - 1]["text"][quote["start"]:quote["end"]] == sentence
 
 
 # --- the happy paths ---------------------------------------------------------------------------------
