@@ -23,7 +23,7 @@ from qa.config import Settings
 from qa.evaluation import load_questions
 from qa.service import QAService
 
-MAX_FALSE_ABSTENTION = 0.05  # on the dev set's out-of-fold predictions: answerable questions must be answered
+MAX_FALSE_ABSTENTION = 0.05  # the bar for answerable questions that abstain
 
 
 def feature_rows(service: QAService, path: Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -11,9 +11,9 @@ from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
 
 # The question asks what to do (not why, not whether): a sentence naming the problem only restates it.
-_ASKS_REMEDY = re.compile(r"怎么办|怎么半|怎么版|咋办|咋整|怎么处理|怎么解决|如何解决|如何处理|该怎么|怎么弄"
-                          r"|\bwhat (?:now|should i do|can i do|do i do)\b|\bhow (?:do|can|should) i (?:fix|solve|deal)",
-                          re.IGNORECASE)
+_ASKS_REMEDY = re.compile(
+    r"怎么办|咋办|咋整|怎么处理|怎么解决|如何解决|如何处理|该怎么|怎么弄"
+    r"|\bwhat (?:now|should i do|can i do|do i do)\b|\bhow (?:do|can|should) i (?:fix|solve|deal)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ _ASKS_NUMBER = re.compile(
     r"|\bhow (?:much|many|long|old)\b|\bwhat year\b|\bwhen\b|\bphone number\b|\bnumber of\b|\bprice\b|\brate\b",
     re.IGNORECASE)
 # A figure in a sentence: digits, or a Chinese numeral with a magnitude or a unit ("近千万", "三天", "两次").
-_FIGURE = re.compile(r"\d|[零一二两三四五六七八九十百千万亿]+[十百千万亿]|[一二两三四五六七八九十]+(?:年|月|日|天|周|次|元|块|岁|小时|分钟|秒|倍|成)"
-                     r"|[零一二两三四五六七八九十百千]万|半[年天]")
+_FIGURE = re.compile(r"\d|[零一二两三四五六七八九十百千万亿]+[十百千万亿]|半[年天]"
+                     r"|[一二两三四五六七八九十]+(?:年|月|日|天|周|次|元|块|岁|小时|分钟|秒|倍|成)")
+CHECKED_SENTENCES = 3  # the expected answer type is looked for in this many sentences closest to the question
 # Noun-like part-of-speech tags: the words a question is about (a product, a name, a figure).
 _CENTRAL_TAGS = ("n", "eng", "j", "m", "x")
 
@@ -69,11 +70,12 @@ def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: lis
     """FEATURES of a question, its ranked hits and the sentences of its top sources."""
     top = hits[0].signals if hits else {"hybrid": 0.0, "dense": 0.0, "sentence": 0.0, "coverage": 0.0}
     tagged = [] if query.cross_lingual else _tagged(normalize(query.text))
+    best = sorted(sentences, key=lambda s: -s.cosine)[:CHECKED_SENTENCES]
     return {
         "evidence": top["hybrid"], "dense": top["dense"], "sentence": top["sentence"], "coverage": top["coverage"],
         "sentence_coverage": sentence_coverage(query, sentences), "bigram_coverage": bigram_coverage(tagged, sentences),
         "unknown_noun": unknown_noun(retriever, tagged), "novel_chars": novel_chars(tagged, sentences),
-        "number_mismatch": float(asks_number(query.text) and not any(_FIGURE.search(s.text) for s in sentences)),
+        "number_mismatch": float(asks_number(query.text) and not any(_FIGURE.search(s.text) for s in best)),
         "cross_lingual": float(query.cross_lingual),
     }
 

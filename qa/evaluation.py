@@ -170,10 +170,12 @@ def _mean(values: Iterable[float]) -> float | None:
 def roc_auc(positives: Sequence[float | None], negatives: Sequence[float | None]) -> float | None:
     """Probability that a random positive scores above a random negative (ties count half); None when a class
     is empty or a score is missing."""
-    if not positives or not negatives or any(v is None for v in (*positives, *negatives)):
+    pos = [v for v in positives if v is not None]
+    neg = [v for v in negatives if v is not None]
+    if not pos or not neg or len(pos) < len(positives) or len(neg) < len(negatives):
         return None
-    wins = sum((p > q) + 0.5 * (p == q) for p in positives for q in negatives)  # type: ignore[operator]
-    return round(wins / (len(positives) * len(negatives)), 4)
+    wins = sum(float(p > q) + 0.5 * float(p == q) for p in pos for q in neg)
+    return round(wins / (len(pos) * len(neg)), 4)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:

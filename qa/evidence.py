@@ -13,7 +13,8 @@ from qa.retrieval import Hit, Retriever
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
 # "密码错误问题:" opening a list item: a label naming a problem (a failure, an error, something missing)
-_PROBLEM_LABEL = re.compile(r"[^,，。:：]{0,10}(?:问题|异常|失败|错误|故障|消失|不足|无法|不了|不能)[^,，。:：]{0,4}[:：]")
+_PROBLEM_LABEL = re.compile(
+    r"[^,，。:：]{0,10}(?:问题|异常|失败|错误|故障|消失|不足|无法|不了|不能)[^,，。:：]{0,4}[:：]")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]]
                source: int) -> list[Sentence]:
     out: list[Sentence] = []
     item = 0
+    matchable = normalize(text)  # once per chunk: same length as the text, so sentence offsets carry over
     for (start, end), cosine in zip(spans, cosines, strict=True):
         local_start, local_end = start - offset, end - offset
         match = _ENUMERATOR.match(text, local_start, local_end)
@@ -55,7 +57,8 @@ def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]]
         if match and opens:
             local_start = match.end()
         piece = text[local_start:local_end]
-        out.append(Sentence(source, doc_id, local_start + offset, local_end + offset, piece, normalize(piece),
+        out.append(Sentence(source, doc_id, local_start + offset, local_end + offset, piece,
+                            matchable[local_start:local_end],
                             float(cosine), item, opens))
     return out
 

@@ -136,6 +136,8 @@ def test_eval_command_prints_compare_table_and_guards(seed_settings: Settings, t
     assert "FAIL: recall@1" in capsys.readouterr().err
     assert cli.main(["eval", str(questions), *index, "--fail-under", "recal@1=0.5"]) == 1
     assert "unknown metric 'recal@1'" in capsys.readouterr().err
+    assert cli.main(["eval", str(questions), *index, "--fail-over", "latency_p50_ms=0"]) == 1
+    assert "FAIL: latency_p50_ms" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
