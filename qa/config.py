@@ -26,6 +26,7 @@ class Settings:
     # Above this many chunks the dense search is approximate (IVF); nprobe lists are read per query.
     ann_threshold: int = 50_000
     ann_nprobe: int = 32
+    sentence_dtype: str = "float16"  # or float32: how sentence vectors are stored
     # A replaced build is deleted this long after it stopped being current (servers may still be reading it);
     # the previous build is always kept for `qa index --rollback`.
     build_grace_seconds: int = 600

@@ -70,7 +70,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
         build = store.new_build_dir(settings.index_dir)
         try:
-            writer = BuildWriter(build, embedder.dim)
+            writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
             writer.start_vectors()
             encoder = CachedEncoder(embedder, cache)
@@ -83,7 +83,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
                 "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,
                            "chunks": writer.n_chunks, "sentences": writer.n_sentences},
-                "dense": dense, "sentence_dtype": "float16",
+                "dense": dense, "sentence_dtype": settings.sentence_dtype,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 2),
             })
@@ -105,7 +105,7 @@ def _read_corpus(settings: Settings, writer: BuildWriter) -> dict[str, object]:
     for doc in iter_corpus(settings.corpus_dir):
         chunks = chunk_document(doc, chunk_settings)
         writer.add_document(doc, chunks, [split_sentences(doc.text, c.start, c.end) for c in chunks],
-                            [tokenize(c.match_text) for c in chunks])
+                            [writer.token_ids(tokenize(c.match_text)) for c in chunks])
         digests.append(document_digest(doc))
         if sampled < _SCRIPT_SAMPLE_CHARS:
             sample.extend(c.text for c in chunks)

@@ -8,7 +8,7 @@ CHUNK_VECTORS = "chunk_vectors.npy"  # float32 (n, dim), unit rows
 ANN = "dense.faiss"  # IVF index over chunk_vectors, present when manifest["dense"]["kind"] == "ivf"
 SENTENCE_BOUNDS = "sentence_bounds.npy"  # int64 (n + 1): the sentences of row r are bounds[r]:bounds[r + 1]
 SENTENCE_SPANS = "sentence_spans.npy"  # int32 (m, 2): start, end offsets into the document text
-SENTENCE_VECTORS = "sentence_vectors.npy"  # float16 (m, dim)
+SENTENCE_VECTORS = "sentence_vectors.npy"  # float16 (or float32, see the manifest) (m, dim)
 SPARSE = "sparse"  # bm25s files
 CURRENT = "current"
 BUILDS = "builds"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from qa import store
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
-from qa.embedding import load_embedder
+from qa.embedding import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
 from qa.live import LiveIndex
 from qa.normalize import normalize
@@ -29,12 +30,15 @@ class QAService:
 
     @classmethod
     def load(cls, settings: Settings, ranking: RankingParams | None = None,
-             answer_params: AnswerParams | None = None) -> QAService:
-        """Check the index against the configured model, then load both; never encodes (fork safety)."""
+             answer_params: AnswerParams | None = None,
+             wrap: Callable[[Embedder], Embedder] | None = None) -> QAService:
+        """Check the index against the configured model, then load both; never encodes (fork safety).
+
+        wrap, if given, wraps the loaded model for every build served (e.g. the server's micro-batcher)."""
         store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
                           settings.index_dir)  # before loading a model the index cannot use
         embedder = load_embedder(settings.model)
-        return cls(LiveIndex(settings, embedder, ranking), settings, answer_params)
+        return cls(LiveIndex(settings, wrap(embedder) if wrap else embedder, ranking), settings, answer_params)
 
     @property
     def retriever(self) -> Retriever:

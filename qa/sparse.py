@@ -39,13 +39,20 @@ class SparseBuilder:
     def n_rows(self) -> int:
         return len(self._lengths)
 
+    def token_ids(self, tokens: list[str]) -> np.ndarray:
+        """The vocabulary ids of tokens, adding new tokens to the vocabulary."""
+        return np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in tokens), dtype=np.int32,
+                           count=len(tokens))
+
     def add(self, tokens: list[str]) -> None:
-        ids = np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in tokens), dtype=np.int32,
-                          count=len(tokens))
+        self.add_ids(self.token_ids(tokens))
+
+    def add_ids(self, ids: np.ndarray) -> None:
+        """One row given as token ids from `token_ids` (repeats count as term frequency)."""
         unique, counts = np.unique(ids, return_counts=True)
         self._token_ids.append(unique.astype(np.int32))
         self._tfs.append(counts.astype(np.float32))
-        self._lengths.append(len(tokens))
+        self._lengths.append(len(ids))
 
     def build(self) -> bm25s.BM25:
         """The finished index (in memory); the builder's buffers are released."""

@@ -17,14 +17,20 @@ from qa.docstore import DocStore, DocStoreWriter
 from qa.sparse import SparseBuilder
 
 _INT32_MAX = 2**31 - 1
+# float16 halves the largest file of a build; `bench/bench_index.py`-style evaluations showed no quality change.
+SENTENCE_DTYPES = ("float16", "float32")
 
 
 class BuildWriter:
     """Phase 1 `add_document` (texts, offsets, tokens), phase 2 the vectors by row ranges, then `finish`."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, sentence_dtype: str = "float16") -> None:
+        if sentence_dtype not in SENTENCE_DTYPES:
+            raise ValueError(f"sentence vectors are stored as one of {', '.join(SENTENCE_DTYPES)}, "
+                             f"not {sentence_dtype!r}")
         self.path = path
         self.dim = dim
+        self.sentence_dtype = sentence_dtype
         self._docs = DocStoreWriter(path / layout.DOCS)
         self._sparse = SparseBuilder()
         self._meta = array("i")  # doc idx, start, end, ordinal per chunk
@@ -42,22 +48,31 @@ class BuildWriter:
     def n_sentences(self) -> int:
         return len(self._spans) // 2
 
+    def token_ids(self, tokens: list[str]) -> np.ndarray:
+        """BM25 vocabulary ids of a chunk's tokens, for `add_document`."""
+        return self._sparse.token_ids(tokens)
+
     def add_document(self, doc: Document, chunks: Sequence[Chunk], sentences: Sequence[Sequence[tuple[int, int]]],
-                     tokens: Sequence[list[str]]) -> None:
-        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 tokens."""
+                     token_ids: Sequence[np.ndarray]) -> None:
+        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 token ids."""
         if len(doc.text) > _INT32_MAX:
             raise ValueError(f"document {doc.doc_id!r} has {len(doc.text)} characters; split it into files of "
                              f"under {_INT32_MAX} characters")
         self._docs.add_document(self.n_documents, doc)
         first = self.n_chunks
-        for ordinal, (chunk, spans, terms) in enumerate(zip(chunks, sentences, tokens, strict=True)):
+        for ordinal, (chunk, spans, ids) in enumerate(zip(chunks, sentences, token_ids, strict=True)):
             self._meta.extend((self.n_documents, chunk.start, chunk.end, ordinal))
             for start, end in spans:
                 self._spans.extend((start, end))
             self._bounds.append(self.n_sentences)
-            self._sparse.add(terms)
+            self._sparse.add_ids(ids)
         self._docs.add_chunks([(first + i, c.text, c.headings) for i, c in enumerate(chunks)])
         self.n_documents += 1
+
+    def sentence_counts(self, first: int, count: int) -> tuple[int, np.ndarray]:
+        """(index of the first sentence of row first, number of sentences of each of the count rows)."""
+        bounds = np.frombuffer(self._bounds, dtype=np.int64)[first:first + count + 1]
+        return int(bounds[0]), np.diff(bounds)
 
     def start_vectors(self) -> None:
         """End phase 1: the vector files are created at their final size and filled by row ranges."""
@@ -65,7 +80,8 @@ class BuildWriter:
         self._chunk_vectors = np.lib.format.open_memmap(
             self.path / layout.CHUNK_VECTORS, mode="w+", dtype=np.float32, shape=(self.n_chunks, self.dim))
         self._sentence_vectors = np.lib.format.open_memmap(
-            self.path / layout.SENTENCE_VECTORS, mode="w+", dtype=np.float16, shape=(self.n_sentences, self.dim))
+            self.path / layout.SENTENCE_VECTORS, mode="w+", dtype=self.sentence_dtype,
+            shape=(self.n_sentences, self.dim))
 
     def chunk_batches(self, batch: int) -> Iterator[tuple[int, list[str], np.ndarray]]:
         """(first row, match texts, document idx per row) for every chunk, in row order."""
@@ -107,7 +123,7 @@ class BuildWriter:
 
     def put_sentence_vectors(self, first: int, vectors: np.ndarray) -> None:
         assert self._sentence_vectors is not None, "call start_vectors first"
-        self._sentence_vectors[first:first + len(vectors)] = vectors.astype(np.float16)
+        self._sentence_vectors[first:first + len(vectors)] = vectors.astype(self.sentence_dtype)
 
     def finish(self, ann_threshold: int, nprobe: int) -> dict[str, Any]:
         """Write the row arrays, the BM25 index and (above ann_threshold rows) the IVF index; the manifest's

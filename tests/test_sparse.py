@@ -128,3 +128,26 @@ def test_files_from_different_indexes_are_detected(index: SparseIndex, tmp_path:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(IndexCorruptError, match="missing"):
         SparseIndex.load(tmp_path / "nowhere")
+
+
+def test_row_by_row_builder_scores_like_bm25s_own_indexer() -> None:
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    rows = [tokenize(text) for text in TEXTS] + [["支付", "支付", "失败"], ["余额"]]
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in row] for row in rows]
+    reference = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    reference.index(Tokenized(ids=ids, vocab=vocab), create_empty_token=False, show_progress=False)
+    ours = SparseIndex.build(rows)
+    for query in (["支付"], ["余额", "失败"], tokenize("忘记密码怎么办"), ["客服", "交易", "支付"]):
+        expected = reference.get_scores_from_ids([vocab[t] for t in query if t in vocab])
+        np.testing.assert_allclose(ours.scores(query), expected, rtol=1e-6)
+
+
+def test_document_frequencies_and_presence_come_from_the_postings(index: SparseIndex) -> None:
+    rows_with = {t: {i for i, text in enumerate(TEXTS) if t in tokenize(text)} for t in ("支付", "密码", "没有的词")}
+    df = index.document_frequencies(list(rows_with))
+    assert df.tolist() == [len(rows) for rows in rows_with.values()]
+    presence = index.presence(list(rows_with), np.array([4, 0, 2]))
+    assert presence.tolist() == [[r in rows for rows in rows_with.values()] for r in (4, 0, 2)]

