@@ -22,8 +22,9 @@ def test_expected_answer_type_asks_for_a_figure() -> None:
         assert not asks_number(question), question
 
 
-@pytest.mark.parametrize(("text", "figure"), [("已为全球近千万用户提供", True), ("需要三天", True), ("切换到4G网络", True),
-                                              ("确保网络十分重要", False), ("一种便捷的支付方式", False)])
+@pytest.mark.parametrize(("text", "figure"), [
+    ("已为全球近千万用户提供", True), ("需要三天", True), ("切换到4G网络", True),
+    ("确保网络十分重要", False), ("一种便捷的支付方式", False)])
 def test_figures_in_sentences(text: str, figure: bool) -> None:
     assert bool(answerability._FIGURE.search(text)) is figure
 
@@ -37,8 +38,8 @@ def test_sentences_know_items_heads_and_fragments() -> None:
     spans = split_sentences(ITEM_TEXT)
     assert len(spans) == 4
     sentences = _sentences("d", ITEM_TEXT, 0, spans, np.array([0.9, 0.8, 0.7, 0.6]), source=1)
-    assert [s.text for s in sentences] == ["密码错误问题:用户常常输错密码。", "对此,用户可找回密码。", "检查网络:确保网络稳定。",
-                                           "以太坊还..."]
+    assert [s.text for s in sentences] == [
+        "密码错误问题:用户常常输错密码。", "对此,用户可找回密码。", "检查网络:确保网络稳定。", "以太坊还..."]
     assert [s.item for s in sentences] == [0, 0, 1, 1]
     assert [s.opens_item for s in sentences] == [True, False, True, False]
     assert [names_problem(s) for s in sentences] == [True, False, False, False]
