@@ -52,18 +52,25 @@ class Model:
     def probability(self, values: dict[str, float]) -> float:
         x = np.array([values[name] for name in self.features])
         z = self.intercept + float(self.coef @ ((x - self.mean) / self.scale))
-        return 1.0 / (1.0 + math.exp(-z))
+        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))  # clipped: exp must not overflow
 
 
 @functools.cache
 def load_model() -> Model:
-    raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
-    unknown = set(raw["features"]) - set(FEATURES)
+    refit = "refit it with `python bench/fit_answerability.py --index-dir INDEX --write`"
+    try:
+        raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
+        model = Model(tuple(raw["features"]), np.asarray(raw["mean"], dtype=np.float64),
+                      np.asarray(raw["scale"], dtype=np.float64), np.asarray(raw["coef"], dtype=np.float64),
+                      float(raw["intercept"]), float(raw["threshold"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QAError(f"cannot read the answerability model qa/{MODEL_FILE} ({exc}); {refit}") from None
+    unknown = set(model.features) - set(FEATURES)
     if unknown:
-        raise QAError(f"qa/{MODEL_FILE} uses features {sorted(unknown)} the code does not compute; "
-                      "refit it with `python bench/fit_answerability.py --write`")
-    return Model(tuple(raw["features"]), np.asarray(raw["mean"]), np.asarray(raw["scale"]),
-                 np.asarray(raw["coef"]), float(raw["intercept"]), float(raw["threshold"]))
+        raise QAError(f"qa/{MODEL_FILE} uses features {sorted(unknown)} the code does not compute; {refit}")
+    if not len(model.features) == len(model.mean) == len(model.scale) == len(model.coef):
+        raise QAError(f"qa/{MODEL_FILE}: features, mean, scale and coef differ in length; {refit}")
+    return model
 
 
 def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: list[Sentence]) -> dict[str, float]:
