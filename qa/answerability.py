@@ -33,6 +33,7 @@ _ASKS_NUMBER = re.compile(
 # A figure in a sentence: digits, or a Chinese numeral with a magnitude or a unit ("近千万", "三天", "两次").
 _FIGURE = re.compile(r"\d|[零一二两三四五六七八九十百千万亿]+[十百千万亿]|半[年天]"
                      r"|[一二两三四五六七八九十]+(?:年|月|日|天|周|次|元|块|岁|小时|分钟|秒|倍|成)")
+MIN_CJK = 2  # Chinese characters a question needs for its words to be checked against the corpus
 CHECKED_SENTENCES = 3  # the expected answer type is looked for in this many sentences closest to the question
 # Noun-like part-of-speech tags: the words a question is about (a product, a name, a figure).
 _CENTRAL_TAGS = ("n", "eng", "j", "m", "x")
@@ -76,7 +77,8 @@ def load_model() -> Model:
 def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: list[Sentence]) -> dict[str, float]:
     """FEATURES of a question, its ranked hits and the sentences of its top sources."""
     top = hits[0].signals if hits else {"hybrid": 0.0, "dense": 0.0, "sentence": 0.0, "coverage": 0.0}
-    tagged = [] if query.cross_lingual else _tagged(normalize(query.text))
+    # a Chinese question naming a Latin-script product ("TokenPocket是…") still has Chinese words to check
+    tagged = _tagged(normalize(query.text)) if _cjk_count(query.text) >= MIN_CJK else []
     best = sorted(sentences, key=lambda s: -s.cosine)[:CHECKED_SENTENCES]
     return {
         "evidence": top["hybrid"], "dense": top["dense"], "sentence": top["sentence"], "coverage": top["coverage"],
@@ -119,6 +121,10 @@ def unknown_noun(retriever: Retriever, tagged: list[tuple[str, str]]) -> float:
     """1 when a noun-like word of two or more characters (a product, a name, a figure) never occurs in the corpus."""
     return float(any(len(word) >= 2 and flag.startswith(_CENTRAL_TAGS) and word not in STOPWORDS
                      and not retriever.knows(word) for word, flag in tagged))
+
+
+def _cjk_count(text: str) -> int:
+    return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
 
 
 def _tagged(text: str) -> list[tuple[str, str]]:
