@@ -5,7 +5,7 @@ QA := $(VENV)/bin/qa
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run index test eval-guard lint eval bench browser-deps
+.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps
 
 setup: $(VENV)/.installed
 
@@ -28,7 +28,11 @@ run: setup
 browser-deps:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: setup browser-deps
+# Debian's nginx for the replica test (two `qa serve` behind it); the test runs its own nginx from a temp prefix, leaving /etc/nginx alone.
+nginx-deps:
+	test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx >/dev/null)
+
+test: setup browser-deps nginx-deps
 	$(VENV)/bin/ruff check qa tests bench
 	$(VENV)/bin/mypy qa
 	$(VENV)/bin/pytest
@@ -53,3 +57,7 @@ eval: setup
 
 bench: setup
 	$(PY) bench/bench_api.py
+
+# local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python bench/drcd.py --out .cache/drcd-300 --docs 300)
+bench-backends: setup
+	$(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb

@@ -187,6 +187,7 @@ def measure_workers(index_dir: Path) -> dict[str, Any]:
     for pid in pids:
         os.waitpid(pid, 0)
     return {"workers": workers, "pss_mib_total": round(sum(w["pss_mib"] for w in workers), 1),
+            "pss_anon_mib_total": round(sum(w["pss_anon_mib"] for w in workers), 1),
             "master": _memory(os.getpid())}
 
 
@@ -195,7 +196,8 @@ def _memory(pid: int) -> dict[str, float]:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0])
-    return {"rss_mib": round(fields["Rss"] / 1024, 1), "pss_mib": round(fields["Pss"] / 1024, 1)}
+    # Pss_File is the share of mapped index pages (page cache, shared and reclaimable); Pss_Anon is private heap.
+    return {name.lower() + "_mib": round(fields[name] / 1024, 1) for name in ("Rss", "Pss", "Pss_Anon", "Pss_File")}
 
 
 def measure_recall(index_dir: Path) -> dict[str, Any]:

@@ -86,15 +86,18 @@ class SyntheticCorpus:
             yield first, len(part), part
 
     def chunk_vectors(self, first: int, count: int, topics: np.ndarray) -> np.ndarray:
-        noise = np.random.default_rng((self.seed, 2, first)).standard_normal((count, self.dim)) / np.sqrt(self.dim)
+        noise = np.random.default_rng((self.seed, 2, first)).standard_normal((count, self.dim), dtype=np.float32)
+        noise /= np.sqrt(self.dim)
         return _unit(self.topic_vectors[topics] + CHUNK_NOISE * noise)
 
     def sentence_vectors(self, writer: BuildWriter, first: int, count: int,
                          chunk_vectors: np.ndarray) -> tuple[int, np.ndarray]:
         first_sentence, counts = writer.sentence_counts(first, count)
         base = np.repeat(chunk_vectors, counts, axis=0)
-        noise = np.random.default_rng((self.seed, 3, first)).standard_normal(base.shape) / np.sqrt(self.dim)
-        return first_sentence, _unit(base + SENTENCE_NOISE * noise)
+        noise = np.random.default_rng((self.seed, 3, first)).standard_normal(base.shape, dtype=np.float32)
+        noise *= SENTENCE_NOISE / np.sqrt(self.dim)
+        noise += base
+        return first_sentence, _unit(noise)
 
     def questions(self, n: int, path: Path, drcd: Path) -> list[dict[str, Any]]:
         """Real DRCD questions whose paragraph is a topic of the index, each with a synthetic query vector."""

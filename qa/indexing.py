@@ -78,7 +78,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
             store.write_manifest(build, {
-                "backend": "local",
+                "backend": settings.backend,  # `qa index --backend milvus` then publishes it
                 "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
                 "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,

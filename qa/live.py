@@ -1,7 +1,8 @@
 """The index a running service answers from: loaded once, then replaced when `index/current` moves.
 
-Each request asks `LiveIndex.get()` for the current build; at most once a second that costs one readlink. A new
-build is loaded and verified in a background thread, off the request path, and switched in with one assignment:
+Each request asks `LiveIndex.get()` for the current build; at most once a second that costs one readlink (with the
+Milvus backend: one alias lookup, `current_build_id`). A new build is loaded and verified in a background thread,
+off the request path, and switched in with one assignment:
 requests in flight finish on the build they started with. A build that fails to load is refused with one log line
 and the old one keeps serving.
 """
@@ -12,9 +13,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from qa import store
 from qa.backends.local import LocalReader
@@ -44,19 +47,50 @@ def open_build(build: Path, settings: Settings, embedder: Embedder, ranking: Ran
     """Load and verify one build directory for this model and backend, or raise a QAError saying why not."""
     started = time.perf_counter()
     manifest = store.read_manifest(build)
-    store.check_model(manifest, settings.model, build)
-    if embedder.model_id != manifest["model"]["id"]:
-        raise IndexMismatchError(f"index in {build} was built with {manifest['model']['id']}, the loaded model is "
-                                 f"{embedder.model_id}; {REBUILD_HINT}")
-    backend = manifest.get("backend", "local")
-    if backend != settings.backend:
-        raise IndexMismatchError(f"index in {build} was published to the {backend!r} backend, this process uses "
-                                 f"{settings.backend!r}; set QA_BACKEND={backend} or rebuild with --backend "
-                                 f"{settings.backend}")
+    _check_manifest(manifest, build, settings, embedder)
     store.verify_files(build, manifest)
     reader = LocalReader(build, manifest)
     return Loaded(Retriever(reader, embedder, ranking), build.name,
                   datetime.now(UTC).isoformat(timespec="seconds"), round(time.perf_counter() - started, 3))
+
+
+def open_milvus_build(build_id: str, settings: Settings, embedder: Embedder,
+                      ranking: RankingParams | None = None) -> Loaded:
+    """Open one build published to Milvus (manifest, vocabulary and documents all come from Milvus)."""
+    from qa.backends.milvus import MilvusReader
+
+    started = time.perf_counter()
+    reader = MilvusReader.open(settings, build_id)
+    _check_manifest(reader.manifest, f"Milvus build {build_id}", settings, embedder)
+    return Loaded(Retriever(reader, embedder, ranking), build_id,
+                  datetime.now(UTC).isoformat(timespec="seconds"), round(time.perf_counter() - started, 3))
+
+
+def current_build_id(settings: Settings) -> str:
+    """The build the index points at now: one readlink of `current`, or one alias lookup in Milvus."""
+    if settings.backend == "milvus":
+        from qa.backends.milvus import current_build_id as milvus_current
+
+        return milvus_current(settings)
+    return Path(os.path.realpath(store.current_path(settings.index_dir))).name
+
+
+def _open(build_id: str, settings: Settings, embedder: Embedder, ranking: RankingParams | None) -> Loaded:
+    if settings.backend == "milvus":
+        return open_milvus_build(build_id, settings, embedder, ranking)
+    return open_build(settings.index_dir / store.BUILDS / build_id, settings, embedder, ranking)
+
+
+def _check_manifest(manifest: Mapping[str, Any], where: Path | str, settings: Settings, embedder: Embedder) -> None:
+    store.check_model(dict(manifest), settings.model, where)
+    if embedder.model_id != manifest["model"]["id"]:
+        raise IndexMismatchError(f"index in {where} was built with {manifest['model']['id']}, the loaded model is "
+                                 f"{embedder.model_id}; {REBUILD_HINT}")
+    backend = manifest.get("backend", "local")
+    if backend != settings.backend:
+        raise IndexMismatchError(f"index in {where} was published to the {backend!r} backend, this process uses "
+                                 f"{settings.backend!r}; set QA_BACKEND={backend} or rebuild with --backend "
+                                 f"{settings.backend}")
 
 
 class LiveIndex:
@@ -68,7 +102,10 @@ class LiveIndex:
         self.embedder = embedder
         self.ranking = ranking
         self.check_interval = check_interval
-        self.current = open_build(store.resolve_current(settings.index_dir), settings, embedder, ranking)
+        if settings.backend == "milvus":
+            self.current = open_milvus_build(current_build_id(settings), settings, embedder, ranking)
+        else:
+            self.current = open_build(store.resolve_current(settings.index_dir), settings, embedder, ranking)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._loading: str | None = None
@@ -87,24 +124,25 @@ class LiveIndex:
                 return  # another thread checked meanwhile
             self._checked = now
             try:
-                target = Path(os.path.realpath(store.current_path(self.settings.index_dir)))
-            except OSError:
+                target = current_build_id(self.settings)
+            except (OSError, QAError) as exc:  # Milvus unreachable for a moment: keep serving, look again later
+                logger.warning("pid %s could not check for a new build (%s)", os.getpid(), exc)
                 return
-            if target.name in (self.current.build_id, self._loading) or target.name in self._refused:
+            if target in (self.current.build_id, self._loading) or target in self._refused:
                 return
-            self._loading = target.name
-        threading.Thread(target=self._switch, args=(target,), name=f"qa-load-{target.name}", daemon=True).start()
+            self._loading = target
+        threading.Thread(target=self._switch, args=(target,), name=f"qa-load-{target}", daemon=True).start()
 
-    def _switch(self, target: Path) -> None:
+    def _switch(self, target: str) -> None:
         try:
-            loaded = open_build(target, self.settings, self.embedder, self.ranking)
+            loaded = _open(target, self.settings, self.embedder, self.ranking)
         except QAError as exc:
-            logger.error("pid %s refused build %s, still serving %s: %s", os.getpid(), target.name,
+            logger.error("pid %s refused build %s, still serving %s: %s", os.getpid(), target,
                          self.current.build_id, exc)
-            self._refused.add(target.name)
+            self._refused.add(target)
             return
         except OSError as exc:  # the build vanished or became unreadable while loading; retried next check
-            logger.warning("pid %s could not load build %s (%s); still serving %s", os.getpid(), target.name, exc,
+            logger.warning("pid %s could not load build %s (%s); still serving %s", os.getpid(), target, exc,
                            self.current.build_id)
             return
         else:

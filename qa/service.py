@@ -35,8 +35,15 @@ class QAService:
         """Check the index against the configured model, then load both; never encodes (fork safety).
 
         wrap, if given, wraps the loaded model for every build served (e.g. the server's micro-batcher)."""
-        store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
-                          settings.index_dir)  # before loading a model the index cannot use
+        # before loading a model the index cannot use
+        if settings.backend == "milvus":
+            from qa.backends.milvus import Target, read_manifest
+
+            store.check_model(read_manifest(Target.from_settings(settings)), settings.model,
+                              f"Milvus at {settings.milvus_uri}")
+        else:
+            store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
+                              settings.index_dir)
         embedder = load_embedder(settings.model)
         return cls(LiveIndex(settings, wrap(embedder) if wrap else embedder, ranking), settings, answer_params)
 

@@ -40,8 +40,10 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def new_build_dir(index_dir: Path) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    path = index_dir / BUILDS / f"{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+    now = time.time_ns()
+    # Names sort in creation order (UTC second, then nanoseconds); the pid keeps concurrent writers apart.
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+    path = index_dir / BUILDS / f"{stamp}.{now % 10**9:09d}-{os.getpid()}"
     path.mkdir(parents=True)
     return path
 
@@ -85,7 +87,7 @@ def read_current_manifest(index_dir: Path) -> dict[str, Any]:
     return read_manifest(resolve_current(index_dir))
 
 
-def check_model(manifest: dict[str, Any], model_spec: str, where: Path) -> None:
+def check_model(manifest: dict[str, Any], model_spec: str, where: Path | str) -> None:
     built = manifest["model"]["spec"]
     if built != model_spec:
         raise IndexMismatchError(

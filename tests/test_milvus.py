@@ -1,0 +1,184 @@
+"""The Milvus backend on a temporary Milvus Lite database: publishing, the reader against the local one, parity."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import evaluation, store
+from qa.backends.local import LocalReader
+from qa.backends.milvus import MilvusBackendError, MilvusReader, current_build_id, publish, rollback
+from qa.backends.milvus.client import KINDS, client, collection_name
+from qa.backends.milvus.publish import _text_parts
+from qa.backends.milvus.schema import TEXT_PART_BYTES
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.errors import IndexMismatchError, QAError
+from qa.live import LiveIndex
+from qa.service import QAService
+from qa.tokens import tokenize
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ["付款失败但钱被扣了怎么办？", "錢包裡錢不夠會怎樣", "what is a cold wallet", "忘记密码怎么办",
+             "TokenPocket 支持哪些公链"]
+
+
+def _copy_build(source: Path, builds: Path, name: str) -> Path:
+    """A copy of a finished build under a new name, so it publishes as a different build."""
+    target = builds / name
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
+    """The seed build published to a fresh Lite database; yields Milvus settings and the local build it came from."""
+    root = tmp_path_factory.mktemp("milvus")
+    local = store.resolve_current(seed_settings.index_dir)
+    build = _copy_build(local, root / "builds", "20260101T000000-1-000001")
+    settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(root / "milvus.db"),
+                             index_dir=root / "unused-index-dir")
+    publish(settings, build)
+    yield settings, local
+
+
+@pytest.fixture(scope="module")
+def readers(published: tuple[Settings, Path]) -> tuple[MilvusReader, LocalReader]:
+    settings, local = published
+    return MilvusReader.open(settings), LocalReader(local, store.read_manifest(local))
+
+
+def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusReader, LocalReader],
+                                                       embedder: Embedder) -> None:
+    milvus, local = readers
+    assert milvus.n_chunks == local.n_chunks
+    all_rows = np.arange(local.n_chunks)
+    for question in QUESTIONS:
+        vector = embedder.encode_queries([question])[0]
+        terms = [*dict.fromkeys(tokenize(question)), "语料里没有的词"]
+        assert [r for r, _ in milvus.dense_search(vector, 5)] == [r for r, _ in local.dense_search(vector, 5)]
+        np.testing.assert_allclose(milvus.dense_scores(vector, all_rows), local.dense_scores(vector, all_rows),
+                                   atol=1e-5)
+        assert [r for r, _ in milvus.sparse_search(terms, 50)] == [r for r, _ in local.sparse_search(terms, 50)]
+        np.testing.assert_allclose([s for _, s in milvus.sparse_search(terms, 50)],
+                                   [s for _, s in local.sparse_search(terms, 50)], rtol=1e-5)
+        np.testing.assert_allclose(milvus.sparse_scores(terms, all_rows), local.sparse_scores(terms, all_rows),
+                                   rtol=1e-5, atol=1e-6)
+        assert milvus.document_frequencies(terms).tolist() == local.document_frequencies(terms).tolist()
+        assert (milvus.term_presence(terms, all_rows) == local.term_presence(terms, all_rows)).all()
+        np.testing.assert_allclose(milvus.best_sentence_scores(vector, all_rows[::-1]),
+                                   local.best_sentence_scores(vector, all_rows[::-1]), atol=1e-5)
+        spans, cosines = milvus.sentence_scores(vector, 3)
+        local_spans, local_cosines = local.sentence_scores(vector, 3)
+        assert spans.tolist() == local_spans.tolist()
+        np.testing.assert_allclose(cosines, local_cosines, atol=1e-5)
+    rows = [4, 0, 7]
+    assert milvus.chunks(rows) == local.chunks(rows)
+    doc_ids = sorted({c.doc_id for c in local.chunks(all_rows.tolist())})
+    assert milvus.document_info([*doc_ids, "no/such-doc"]) == local.document_info(doc_ids)
+    assert all(milvus.document(d) == local.document(d) for d in doc_ids)
+    assert milvus.document("no/such-doc") is None
+
+
+def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Settings, Path],
+                                                           service: QAService) -> None:
+    settings, _ = published
+    milvus_service = QAService.load(settings)
+    questions = evaluation.load_questions(ROOT / "eval" / "seed_dev.jsonl")
+    local = evaluation.summarize(evaluation.evaluate(questions, service.ask))
+    remote = evaluation.summarize(evaluation.evaluate(questions, milvus_service.ask))
+    for metric in ("recall@1", "recall@3", "mrr", "answer_hit", "citation_precision"):
+        assert abs((remote[metric] or 0) - (local[metric] or 0)) <= 0.01, (metric, local, remote)
+    assert milvus_service.health()["build_id"] == current_build_id(settings)
+
+
+def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_and_rolls_back(
+        published: tuple[Settings, Path], embedder: Embedder, tmp_path: Path) -> None:
+    base, local = published
+    settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "swap.db"),
+                             build_grace_seconds=0)
+    builds = [_copy_build(local, tmp_path / "builds", f"20260102T00000{i}-1-000001") for i in range(3)]
+    ids = [publish(settings, builds[0])]
+    live = LiveIndex(settings, embedder, check_interval=0.0)
+    assert live.get().build_id == ids[0]
+    ids.append(publish(settings, builds[1]))
+    deadline = time.monotonic() + 10  # the switch is loaded in a background thread
+    while live.get().build_id != ids[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live.get().build_id == ids[1] == current_build_id(settings)
+    assert live.get().retriever.search("付款失败", k=3)
+    ids.append(publish(settings, builds[2]))
+    names = set(client(live.current.retriever.index.target).list_collections())  # type: ignore[attr-defined]
+    assert {collection_name(ids[0], kind) for kind in KINDS}.isdisjoint(names)  # retired past a 0 s grace
+    assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
+    # the local record of each publish: its manifest names the backend and the collections
+    manifest = store.read_manifest(builds[2])
+    assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
+    with pytest.raises(MilvusBackendError, match="already the published one"):
+        publish(settings, builds[2])
+    assert rollback(settings) == ids[1] == current_build_id(settings)  # `qa index --rollback --backend milvus`
+    with pytest.raises(MilvusBackendError, match="no earlier build"):
+        rollback(settings)
+    assert current_build_id(base) != ids[2]  # another database is untouched
+
+
+def test_a_local_server_refuses_a_build_published_to_milvus(published: tuple[Settings, Path],
+                                                            tmp_path: Path) -> None:
+    _, local = published
+    index_dir = tmp_path / "index"
+    build = _copy_build(local, index_dir / "builds", "20260103T000000-1-000001")
+    store.swap_in(index_dir, build, grace_seconds=600)
+    publish(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "other.db")), build)
+    with pytest.raises(IndexMismatchError, match="QA_BACKEND=milvus"):
+        QAService.load(Settings.load(environ={}, index_dir=index_dir))
+
+
+def test_milvus_settings_are_checked_with_a_message_that_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="QA_MILVUS_URI"):
+        MilvusReader.open(Settings.load(environ={}, backend="milvus"))
+    with pytest.raises(QAError, match="local or milvus"):
+        Settings.load(environ={"QA_BACKEND": "elastic"})
+    with pytest.raises(QAError, match="does not exist"):
+        MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "no" / "x.db")))
+    with pytest.raises(QAError, match="qa index --backend milvus"):
+        QAService.load(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "empty.db")))
+
+
+def test_long_documents_are_split_into_parts_that_fit_a_varchar() -> None:
+    text = ("钱包" * 40_000) + "end"
+    parts = _text_parts(text)
+    assert "".join(parts) == text and len(parts) == 5
+    assert all(len(p.encode("utf-8")) <= TEXT_PART_BYTES for p in parts)
+    assert _text_parts("") == [""]
+
+
+def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(published: tuple[Settings, Path],
+                                                                          tmp_path: Path) -> None:
+    _, local = published
+    uri = str(tmp_path / "dbs.db")
+    with pytest.raises(QAError, match="creates database 'corpus_b'"):
+        MilvusReader.open(Settings.load(environ={"QA_MILVUS_DB": "corpus_b"}, backend="milvus", milvus_uri=uri))
+    settings = Settings.load(environ={"QA_MILVUS_DB": "corpus_b"}, backend="milvus", milvus_uri=uri)
+    build_id = publish(settings, _copy_build(local, tmp_path / "builds", "20260104T000000-1-000001"))
+    assert MilvusReader.open(settings).build_id == build_id
+    with pytest.raises(QAError, match="no build is published"):
+        MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=uri))  # the default database
+
+
+def test_a_failing_milvus_call_is_a_qa_error_that_names_the_build(published: tuple[Settings, Path],
+                                                                  tmp_path: Path) -> None:
+    _, local = published
+    settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "gone.db"))
+    build_id = publish(settings, _copy_build(local, tmp_path / "builds", "20260105T000000-1-000001"))
+    reader = MilvusReader.open(settings)
+    assert reader.chunks([0])
+    client(reader.target).drop_collection(collection_name(build_id, "chunks"))
+    with pytest.raises(MilvusBackendError, match=f"build {build_id} still exists"):  # the API answers 503 with it
+        reader.chunks([1])
