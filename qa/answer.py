@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from qa import answerability
+from qa.evidence import Sentence, hit_sentences, names_problem
 from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
 
-# A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
-_ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
+# The question asks what to do (not why, not whether): a sentence naming the problem only restates it.
+_ASKS_REMEDY = re.compile(
+    r"怎么办|咋办|咋整|怎么处理|怎么解决|如何解决|如何处理|该怎么|怎么弄"
+    r"|\bwhat (?:now|should i do|can i do|do i do)\b|\bhow (?:do|can|should) i (?:fix|solve|deal)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Chosen by `bench/tune_ranking.py` on the seed dev set (see README, Quality)."""
+    """Chosen by `bench/tune_answer.py` on the seed dev set (see README, Quality)."""
 
     sources_considered: int = 2  # sentences are drawn from this many top sources
     max_sentences: int = 3
     max_chars: int = 200
-    keep_ratio: float = 0.9  # a further sentence must score at least this share of the best one
+    keep_margin: float = 0.06  # a further sentence must score within this of the best one (cosine units)
     w_sentence: float = 1.0  # cosine of the question with the sentence
     w_coverage: float = 0.0  # IDF-weighted share of question terms in the sentence
     w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
-    min_evidence: float = 1.28  # abstain below this fused (hybrid) evidence of the first source
-    # Cross-lingual similarities run lower for the same relevance (measured on the English dev questions).
-    cross_lingual_discount: float = 0.09
+    # asked what to do, a list item's head that only names the problem gives way to the item's next sentence
+    follow_heads: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,62 +46,84 @@ class Answer:
     answered: bool
     text: str
     sentences: list[Picked] = field(default_factory=list)
+    answerability: float = 0.0  # calibrated probability that the corpus answers the question
+
+
+def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Sentence]:
+    """The sentences of the given hits, in source order."""
+    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(retriever, hit, n, query.vector)]
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
-    floor = params.min_evidence - (params.cross_lingual_discount if query.cross_lingual else 0.0)
-    if not hits or hits[0].evidence < floor:
-        return Answer(answered=False, text="")
-    candidates = _score_sentences(retriever, query, hits[: params.sources_considered], params)
-    if not candidates:
-        return Answer(answered=False, text="")
-    best = candidates[0].score
-    chosen: list[Picked] = []
-    used = 0
-    for cand in candidates:
-        if len(chosen) == params.max_sentences or cand.score < best * params.keep_ratio:
-            break
-        if used + len(cand.text) > params.max_chars and chosen:
-            continue
-        if any(c.doc_id == cand.doc_id and c.start < cand.end and cand.start < c.end for c in chosen):
-            continue  # the same sentence reached through two overlapping sources
-        chosen.append(cand)
-        used += len(cand.text)
-    chosen.sort(key=lambda p: (p.source, p.start))
-    text = "".join(f"{p.text}[{p.source}]" for p in chosen)
-    return Answer(answered=True, text=text, sentences=chosen)
+    sentences = gather_sentences(retriever, query, hits[: params.sources_considered])
+    model = answerability.load_model()
+    p = model.probability(answerability.features(retriever, query, hits, sentences))
+    candidates = [s for s in sentences if not s.truncated]
+    if not hits or p < model.threshold or not candidates:
+        return Answer(answered=False, text="", answerability=p)
+    scored = _score(query, hits, candidates, params)
+    if params.follow_heads and asks_remedy(query.text):
+        scored, candidates = _heads_give_way(scored, candidates)
+    chosen = _select(scored, params)
+    text = "".join(f"{c.text}[{c.source}]" for c in chosen)
+    return Answer(answered=True, text=text, sentences=chosen, answerability=p)
 
 
-def _score_sentences(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> list[Picked]:
-    terms = {t: w for t, w in query.terms.items() if _worth_marking(t)}
+def _score(query: Query, hits: list[Hit], sentences: list[Sentence], params: AnswerParams) -> list[Picked]:
+    terms = {t: w for t, w in query.terms.items() if worth_marking(t)}
     total = sum(terms.values())
-    top = max(h.evidence for h in hits)
-    picked: list[Picked] = []
-    for number, hit in enumerate(hits, start=1):
-        chunk = hit.chunk
-        matchable = normalize(chunk.text)  # same length as the text, so offsets carry over
-        spans, cosines = retriever.index.sentence_scores(query.vector, hit.row)
-        for (s, e), cosine in zip(spans.tolist(), cosines.tolist(), strict=True):
-            start, end = _trim_enumerator(chunk.text, s - chunk.start, e - chunk.start)
-            coverage = sum(w for t, w in terms.items() if t in matchable[start:end]) / total if total else 0.0
-            score = (params.w_sentence * cosine + params.w_coverage * coverage
-                     + params.w_source * (hit.evidence - top))
-            picked.append(Picked(source=number, doc_id=chunk.doc_id, start=chunk.start + start,
-                                 end=chunk.start + end, text=chunk.text[start:end], score=score))
-    picked.sort(key=lambda p: -p.score)
+    top = hits[0].evidence
+    picked = []
+    for s in sentences:
+        coverage = sum(w for t, w in terms.items() if t in s.matchable) / total if total else 0.0
+        score = (params.w_sentence * s.cosine + params.w_coverage * coverage
+                 + params.w_source * (hits[s.source - 1].evidence - top))
+        picked.append(Picked(s.source, s.doc_id, s.start, s.end, s.text, score))
     return picked
 
 
-def _trim_enumerator(text: str, start: int, end: int) -> tuple[int, int]:
-    match = _ENUMERATOR.match(text, start, end)
-    if match and match.end() < end:
-        return match.end(), end
-    return start, end
+def asks_remedy(question: str) -> bool:
+    return bool(_ASKS_REMEDY.search(normalize(question)))
+
+
+def _heads_give_way(scored: list[Picked], sentences: list[Sentence]) -> tuple[list[Picked], list[Sentence]]:
+    """Drop problem-naming item heads; the item's next sentence (what to do) takes the head's score if higher."""
+    keep: list[int] = []
+    boosted = list(scored)
+    for i, sentence in enumerate(sentences):
+        nxt = i + 1
+        if (names_problem(sentence) and nxt < len(sentences) and sentences[nxt].item == sentence.item
+                and sentences[nxt].source == sentence.source):
+            if scored[i].score > boosted[nxt].score:
+                boosted[nxt] = replace(boosted[nxt], score=scored[i].score)
+            continue
+        keep.append(i)
+    return [boosted[i] for i in keep], [sentences[i] for i in keep]
+
+
+def _select(scored: list[Picked], params: AnswerParams) -> list[Picked]:
+    """Best first, then those scoring within keep_margin of the best, within the length budget."""
+    best = max(p.score for p in scored)
+    chosen: list[Picked] = []
+    used = 0
+    for cand in sorted(scored, key=lambda p: -p.score):
+        if len(chosen) == params.max_sentences or cand.score < best - params.keep_margin:
+            break
+        if (used + len(cand.text) > params.max_chars and chosen) or any(_same(cand, c) for c in chosen):
+            continue
+        chosen.append(cand)
+        used += len(cand.text)
+    return chosen
+
+
+def _same(a: Picked, b: Picked) -> bool:
+    # the same sentence reached through two overlapping sources
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
 
 
 def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
     """Character ranges holding the question's terms (found in the normalised text), merged where they touch."""
-    spans = sorted(span for term in query.terms if _worth_marking(term) for span in _occurrences(matchable, term))
+    spans = sorted(span for term in query.terms if worth_marking(term) for span in _occurrences(matchable, term))
     merged: list[tuple[int, int]] = []
     for s, e in spans:
         if merged and s <= merged[-1][1]:
@@ -108,7 +133,7 @@ def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
     return merged
 
 
-def _worth_marking(term: str) -> bool:
+def worth_marking(term: str) -> bool:
     # a lone CJK character (钱, 付) would light up half the passage
     return len(term) >= 2 or term.isdigit()
 

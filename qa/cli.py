@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the metrics (and per-question results) here")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                    help="exit 1 when a hybrid metric is below VALUE (repeatable), e.g. recall@3=0.9")
+    p.add_argument("--fail-over", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 1 when a hybrid metric is above VALUE (repeatable), e.g. false_abstention=0.05")
     p.set_defaults(handler=_eval)
 
     p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
@@ -100,7 +102,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa.service import QAService
 
     questions = evaluation.load_questions(args.questions)
-    thresholds = _thresholds(args.fail_under)
+    thresholds = _thresholds(args.fail_under, "--fail-under")
+    ceilings = _thresholds(args.fail_over, "--fail-over")
     service = QAService.load(settings)
     modes: list[Mode] = ["bm25", "dense", "hybrid"] if args.compare else [args.mode]
     results: dict[str, dict[str, Any]] = {}
@@ -114,12 +117,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     failed = [f"{name} {results[modes[-1]][name]} < {floor}" for name, floor in thresholds.items()
               if (results[modes[-1]][name] or 0.0) < floor]
+    failed += [f"{name} {results[modes[-1]][name]} > {ceiling}" for name, ceiling in ceilings.items()
+               if (results[modes[-1]][name] or 0.0) > ceiling]
     for line in failed:
         print(f"FAIL: {line}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _thresholds(specs: list[str]) -> dict[str, float]:
+def _thresholds(specs: list[str], flag: str) -> dict[str, float]:
     from qa.errors import QAError
     from qa.evaluation import METRICS
 
@@ -127,11 +132,11 @@ def _thresholds(specs: list[str]) -> dict[str, float]:
     for spec in specs:
         name, _, value = spec.partition("=")
         if name not in METRICS:
-            raise QAError(f"--fail-under: unknown metric {name!r}; choose from {', '.join(METRICS)}")
+            raise QAError(f"{flag}: unknown metric {name!r}; choose from {', '.join(METRICS)}")
         try:
             out[name] = float(value)
         except ValueError:
-            raise QAError(f"--fail-under takes METRIC=VALUE, got {spec!r}") from None
+            raise QAError(f"{flag} takes METRIC=VALUE, got {spec!r}") from None
     return out
 
 

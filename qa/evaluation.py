@@ -13,9 +13,11 @@ from typing import Any
 from qa.errors import QAError
 from qa.normalize import normalize
 
-METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "citation_precision",
-           "abstained_unanswerable", "false_abstention", "latency_p50_ms", "latency_p95_ms")
+METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "citation_precision", "sentence_precision",
+           "first_sentence_hit", "abstained_unanswerable", "false_abstention", "abstention_auc",
+           "latency_p50_ms", "latency_p95_ms")
 _CITATION = re.compile(r"\[(\d+)\]")
+_CITATION_RUN = re.compile(r"(?:\[\d+\])+")
 # Whitespace and punctuation (ASCII and CJK) are ignored when matching gold text.
 _IGNORED = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20!-/:-@\[-`{-~…—·“”‘’]+")
 
@@ -28,6 +30,13 @@ class Question:
     doc_id: str | None = None  # benchmark gold: the gold document
     answers: tuple[str, ...] = ()  # benchmark gold: accepted answer strings
     unanswerable: bool = False
+    answer_sentences: tuple[str, ...] = ()  # pieces of the sentences that answer (corpus-text gold)
+
+    def is_gold_sentence(self, sentence: str) -> bool:
+        """An answer sentence is gold when it holds a marked answer-sentence piece (or, for benchmark
+        questions without marked sentences, an accepted answer string)."""
+        text = match_form(sentence)
+        return any(match_form(p) and match_form(p) in text for p in self.answer_sentences or self.answers)
 
     def is_hit(self, source: dict[str, Any]) -> bool:
         if self.doc_id is not None:
@@ -47,6 +56,8 @@ class Judgement:
     citations: int
     correct_citations: int
     took_ms: float
+    gold_sentences: tuple[bool, ...] = ()  # per answer sentence, in answer order: is it gold?
+    answerability: float | None = None  # the service's score: higher means more likely answerable
 
 
 def match_form(text: str) -> str:
@@ -74,6 +85,8 @@ def _parse_line(path: Path, n: int, line: str) -> Question:
         raise QAError(f"{where}: each line must be an object with a non-empty string `question`")
     qid = str(raw.get("id", f"line{n}"))
     if raw.get("unanswerable") is True:
+        if "answer_sentences" in raw:
+            raise QAError(f"{where}: an unanswerable question has no `answer_sentences`")
         return Question(qid, raw["question"], unanswerable=True)
     if isinstance(raw.get("doc_id"), str):
         answers = raw.get("answers", [])
@@ -84,7 +97,10 @@ def _parse_line(path: Path, n: int, line: str) -> Question:
     if not _strings(gold) or not gold:
         raise QAError(f"{where}: give `gold` (list of passage-text pieces), `doc_id` + `answers`, "
                       f"or `unanswerable: true`")
-    return Question(qid, raw["question"], gold=tuple(gold))
+    sentences = raw.get("answer_sentences", [])
+    if not _strings(sentences):
+        raise QAError(f"{where}: `answer_sentences` must be a list of strings (pieces of the answering sentences)")
+    return Question(qid, raw["question"], gold=tuple(gold), answer_sentences=tuple(sentences))
 
 
 def _strings(value: object) -> bool:
@@ -102,8 +118,17 @@ def judge(question: Question, result: dict[str, Any]) -> Judgement:
         answer_hit = any(match_form(a) in plain for a in question.answers if match_form(a))
     else:
         answer_hit = correct > 0
+    sentences = answer_sentences(result["answer"]) if result["answered"] else []
+    score = result.get("answerability")
     return Judgement(question, first, bool(result["answered"]), result["answered"] and answer_hit,
-                     len(cited), correct, float(result["took_ms"]))
+                     len(cited), correct, float(result["took_ms"]),
+                     tuple(question.is_gold_sentence(s) for s in sentences),
+                     None if score is None else float(score))
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The quoted sentences of an extractive answer: the text before each run of [n] markers."""
+    return [part for part in _CITATION_RUN.split(answer) if part.strip()]
 
 
 def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
@@ -116,6 +141,8 @@ def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
         return round(sum(items) / total, 4) if total else None
 
     n = len(answerable)
+    # sentence metrics need sentence gold: marked answer sentences, or benchmark answer strings
+    sentence_judged = [j for j in answerable if j.question.answer_sentences or j.question.answers]
     return {
         "questions": len(judgements), "answerable": n, "unanswerable": len(unanswerable),
         **{f"recall@{k}": share((j.first_hit is not None and j.first_hit <= k for j in answerable), n)
@@ -124,10 +151,31 @@ def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
         "answer_hit": share((j.answer_hit for j in answerable), n),
         "citation_precision": round(sum(j.correct_citations for j in answerable) / cited, 4) if cited else None,
         "abstained_unanswerable": share((not j.answered for j in unanswerable), len(unanswerable)),
+        "sentence_precision": _mean(sum(j.gold_sentences) / len(j.gold_sentences)
+                                    for j in sentence_judged if j.gold_sentences),
+        "first_sentence_hit": share((bool(j.gold_sentences) and j.gold_sentences[0] for j in sentence_judged),
+                                    len(sentence_judged)),
         "false_abstention": share((not j.answered for j in answerable), n),
+        "abstention_auc": roc_auc([j.answerability for j in answerable], [j.answerability for j in unanswerable]),
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "latency_p95_ms": round(_percentile(latencies, 0.95), 1) if latencies else None,
     }
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return round(sum(items) / len(items), 4) if items else None
+
+
+def roc_auc(positives: Sequence[float | None], negatives: Sequence[float | None]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half); None when a class
+    is empty or a score is missing."""
+    pos = [v for v in positives if v is not None]
+    neg = [v for v in negatives if v is not None]
+    if not pos or not neg or len(pos) < len(positives) or len(neg) < len(negatives):
+        return None
+    wins = sum(float(p > q) + 0.5 * float(p == q) for p in pos for q in neg)
+    return round(wins / (len(pos) * len(neg)), 4)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:

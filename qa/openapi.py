@@ -48,7 +48,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "AskResponse": {
         "type": "object",
-        "required": ["question", "answer", "answered", "sources", "took_ms"],
+        "required": ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms"],
         "properties": {
             "question": {"type": "string", "description": "The question as understood (trimmed)."},
             "answer": {"type": "string",
@@ -56,6 +56,17 @@ SCHEMAS: dict[str, Any] = {
                                       "sources[n-1]; empty when answered is false."},
             "answered": {"type": "boolean",
                          "description": "False when the corpus holds no passage that answers the question."},
+            "answerability": {"type": "number", "minimum": 0, "maximum": 1,
+                              "description": "Estimated probability that the corpus answers the question (a "
+                                             "logistic model over retrieval and question features); the service "
+                                             "abstains below its threshold, fitted on the dev questions."},
+            "quotes": {"type": "array", "description": "Where each answer sentence lies, in answer order: the i-th "
+                                                       "[n] marker's sentence is sources[n-1].text[start:end] "
+                                                       "(code points). Empty when answered is false.",
+                       "items": {"type": "object", "required": ["n", "start", "end"],
+                                 "properties": {"n": {"type": "integer", "minimum": 1},
+                                                "start": {"type": "integer", "minimum": 0},
+                                                "end": {"type": "integer", "minimum": 1}}}},
             "sources": {"type": "array", "items": _ref("Source")},
             "took_ms": {"type": "number"},
         },

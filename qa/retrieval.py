@@ -60,6 +60,10 @@ class Retriever:
         df = self.index.document_frequencies(terms)
         return {t: math.log(1 + (self.n - f + 0.5) / (f + 0.5)) for t, f in zip(terms, df.tolist(), strict=True)}
 
+    def knows(self, term: str) -> bool:
+        """Whether some chunk of the corpus holds this (normalised) search token."""
+        return bool(self.index.document_frequencies([term])[0] > 0)
+
     def prepare(self, text: str, vector: np.ndarray | None = None) -> Query:
         """The question's terms and embedding (pass vector when it was encoded already, e.g. in a batch)."""
         terms = list(dict.fromkeys(tokenize(text)))

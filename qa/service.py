@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qa import store
-from qa.answer import AnswerParams, build_answer, highlights
+from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
 from qa.embedding import Embedder, load_embedder
@@ -77,6 +77,7 @@ class QAService:
         hits = retriever.rank(query, k, mode)
         answer = build_answer(retriever, query, hits, self.answer_params)
         return {"question": text, "answer": answer.text, "answered": answer.answered,
+                "answerability": round(answer.answerability, 4), "quotes": quotes(answer, hits),
                 "sources": self.sources(retriever, query, hits), "took_ms": _ms(started)}
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
@@ -126,6 +127,12 @@ class QAService:
                 # for /metrics: how long the build took and its size (from the manifest's file list)
                 "build_seconds": manifest.get("build_seconds"),
                 "index_bytes": sum(f["size"] for f in manifest.get("files", {}).values())}
+
+
+def quotes(answer: Answer, hits: list[Hit]) -> list[dict[str, int]]:
+    """Where each answer sentence lies in its source's text, in answer order (the i-th [n] marker's sentence)."""
+    return [{"n": p.source, "start": p.start - hits[p.source - 1].chunk.start,
+             "end": p.end - hits[p.source - 1].chunk.start} for p in answer.sentences]
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:

@@ -32,9 +32,17 @@ class Segment(NamedTuple):
     anchor: str | None = None  # id of the first marked segment, the target of a #fragment
 
 
+class Quoted(NamedTuple):
+    """A run of a passage: the answer's sentence number `quote` (1-based, None outside quotes) and its segments."""
+
+    quote: int | None
+    segments: list[Segment]
+
+
 class Piece(NamedTuple):
     text: str
     n: int | None = None  # a citation marker linking to source card n
+    quote: int | None = None  # ... and to the answer's quote-th sentence inside it
 
 
 class Block(NamedTuple):
@@ -72,10 +80,13 @@ def document(doc_id: str) -> str:
 
 def present(result: Mapping[str, Any]) -> dict[str, Any]:
     """The ask() result plus what the template draws: answer pieces, passage segments, document links."""
-    sources = [{**s, "segments": split_marked(s["text"], s["highlights"]), "href": doc_href(s)}
-               for s in result["sources"]]
+    quotes = result.get("quotes", [])
+    sources = [{**s, "runs": passage_runs(s["text"], s["highlights"],
+                                          [(i, q["start"], q["end"]) for i, q in enumerate(quotes, start=1)
+                                           if q["n"] == s["n"]]),
+                "href": doc_href(s)} for s in result["sources"]]
     return {**result, "sources": sources,
-            "pieces": answer_pieces(result["answer"], {s["n"] for s in sources})}
+            "pieces": answer_pieces(result["answer"], {s["n"] for s in sources}, [q["n"] for q in quotes])}
 
 
 def doc_href(source: Mapping[str, Any]) -> str:
@@ -83,17 +94,18 @@ def doc_href(source: Mapping[str, Any]) -> str:
                    end=source["end"], _anchor=source["chunk_id"])
 
 
-def answer_pieces(answer: str, numbers: set[int]) -> list[Piece]:
-    """Split the answer at [n] markers; only markers naming an existing source become links."""
+def answer_pieces(answer: str, numbers: set[int], quoted: Sequence[int] = ()) -> list[Piece]:
+    """Split the answer at [n] markers; only markers naming an existing source become links. The i-th marker
+    leads to the answer's i-th quoted sentence when quoted[i - 1] names the same source."""
     pieces: list[Piece] = []
     pos = 0
-    for match in _CITATION.finditer(answer):
+    for i, match in enumerate(_CITATION.finditer(answer)):
         n = int(match.group(1))
         if n not in numbers:
             continue
         if match.start() > pos:
             pieces.append(Piece(answer[pos:match.start()]))
-        pieces.append(Piece(match.group(0), n))
+        pieces.append(Piece(match.group(0), n, i + 1 if i < len(quoted) and quoted[i] == n else None))
         pos = match.end()
     if pos < len(answer):
         pieces.append(Piece(answer[pos:]))
@@ -115,6 +127,30 @@ def split_marked(text: str, ranges: Iterable[Sequence[int]], anchor: str | None 
     if pos < len(text):
         segments.append(Segment(text[pos:]))
     return segments
+
+
+def passage_runs(text: str, highlights: Iterable[Sequence[int]],
+                 quotes: Iterable[tuple[int, int, int]]) -> list[Quoted]:
+    """Cut a passage into runs inside and outside the answer's quoted sentences (number, start, end), each run
+    with its question-term highlights; quotes are clipped to the text, overlapping ones ignored."""
+    runs: list[Quoted] = []
+    pos = 0
+    ranges = [list(r) for r in highlights]
+    for number, start, end in sorted(((q, max(0, s), min(len(text), e)) for q, s, e in quotes),
+                                     key=lambda q: q[1]):
+        if start < pos or start >= end:
+            continue
+        if start > pos:
+            runs.append(Quoted(None, _clipped(text, pos, start, ranges)))
+        runs.append(Quoted(number, _clipped(text, start, end, ranges)))
+        pos = end
+    if pos < len(text) or not runs:
+        runs.append(Quoted(None, _clipped(text, pos, len(text), ranges)))
+    return runs
+
+
+def _clipped(text: str, start: int, end: int, ranges: list[list[int]]) -> list[Segment]:
+    return split_marked(text[start:end], [(s - start, e - start) for s, e in ranges if s < end and e > start])
 
 
 def document_blocks(text: str, passage: tuple[int, int] | None, anchor: str) -> list[Block]:

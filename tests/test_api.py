@@ -61,7 +61,8 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
 
 
 def assert_ask_contract(body: dict[str, Any], question: str, service: QAService) -> None:
-    assert list(body) == ["question", "answer", "answered", "sources", "took_ms"]
+    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms"]
+    assert 0.0 <= body["answerability"] <= 1.0
     assert body["question"] == question.strip()
     assert isinstance(body["answer"], str) and isinstance(body["answered"], bool)
     assert isinstance(body["took_ms"], float | int) and body["took_ms"] >= 0
@@ -70,6 +71,12 @@ def assert_ask_contract(body: dict[str, Any], question: str, service: QAService)
     assert cited <= {s["n"] for s in body["sources"]}
     if body["answered"]:
         assert cited, "an answer must cite its sources"
+    # the i-th [n] marker's sentence is quotes[i], found verbatim in source n
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
+    assert [q["n"] for q in body["quotes"]] == markers
+    sentences = [part for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part]
+    for quote, sentence in zip(body["quotes"], sentences, strict=True):
+        assert body["sources"][quote["n"] - 1]["text"][quote["start"]:quote["end"]] == sentence
 
 
 # --- the happy paths ---------------------------------------------------------------------------------
@@ -305,7 +312,7 @@ def test_openapi_lists_every_api_route(app: Flask, client: FlaskClient, service:
     spec = client.get("/api/openapi.json").get_json()
     # the served description is SPEC plus real document ids as examples (schemathesis requests them)
     examples = spec["paths"]["/api/documents/{doc_id}"]["get"]["parameters"][0].pop("examples")
-    assert {e["value"] for e in examples.values()} <= set(service.documents) and examples
+    assert examples and all(service.document(e["value"]) for e in examples.values())
     assert spec == SPEC
     assert spec["openapi"].startswith("3.")
     routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule): set(rule.methods or ()) - {"HEAD", "OPTIONS"}

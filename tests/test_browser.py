@@ -131,11 +131,13 @@ def test_ask_follow_citation_then_document(page: Page, base_url: str) -> None:
     assert page.locator(".source mark").count() > 0
 
     target = cite.get_attribute("href")
-    assert target and re.fullmatch(r"#source-\d+", target)
+    assert target and re.fullmatch(r"#quote-\d+", target)
     cite.click()
-    card = page.locator(target)
-    expect(card).to_be_in_viewport()
+    sentence = page.locator(target)
+    expect(sentence).to_be_in_viewport()
     assert page.evaluate("document.querySelector(':target').id") == target[1:]
+    assert sentence.inner_text() in page.locator(".answer-text").inner_text()
+    card = page.locator(".source", has=sentence)
 
     card.locator("a.doc-link").click()
     page.wait_for_url(re.compile(r"/doc/"))
@@ -144,6 +146,18 @@ def test_ask_follow_citation_then_document(page: Page, base_url: str) -> None:
     expect(mark).to_be_in_viewport()
     expect(mark).to_be_focused()
     assert urlsplit(page.url).fragment.replace("%2F", "/").replace("%3A", ":") == mark.get_attribute("id")
+
+
+def test_abstention_has_its_own_look(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    ask(page, "Who won the NBA finals last year?")
+    notice = page.locator(".answer.unanswered")
+    expect(notice).to_contain_text("没有找到答案")
+    expect(page.locator(".answer-text")).to_have_count(0)
+    expect(page.locator(".sources.closest .source")).to_have_count(5)
+    styles = page.evaluate("""() => [".answer.unanswered", ".sources.closest .source"].map(
+        (sel) => getComputedStyle(document.querySelector(sel)).borderTopStyle)""")
+    assert styles == ["dashed", "solid"]
 
 
 def test_history_back_restores_the_previous_answer(page: Page, base_url: str) -> None:
@@ -196,6 +210,7 @@ def test_without_javascript(browser: Browser, base_url: str) -> None:
         page.goto(base_url + "/?q=" + ANSWERABLE)
         expect(page.locator(".answer-text a.cite").first).to_be_visible()
         expect(page.locator(".source")).to_have_count(5)
+        expect(page.locator(".source .quote").first).to_be_visible()
         ask(page, "换了新手机要注意什么？")  # a plain GET form submission
         page.wait_for_url(re.compile("%E6%8D%A2"))
         expect(page.locator(".source").first).to_be_visible()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.chunking import split_sentences
 from qa.corpus import Document, corpus_fingerprint, load_corpus
 from qa.errors import CorpusError
 
@@ -215,7 +216,7 @@ def test_duplicate_jsonl_id_names_both_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "answerable", "unanswerable"),
-                         [("seed_dev.jsonl", 64, 14), ("seed_heldout.jsonl", 24, 6)])
+                         [("seed_dev.jsonl", 64, 64), ("seed_heldout.jsonl", 24, 36)])
 def test_eval_gold_pieces_are_verbatim_and_unique_in_seed_corpus(name: str, answerable: int,
                                                                  unanswerable: int) -> None:
     docs = load_corpus(SEED_CORPUS)
@@ -231,3 +232,20 @@ def test_eval_gold_pieces_are_verbatim_and_unique_in_seed_corpus(name: str, answ
         for piece in row["gold"]:
             assert 8 <= len(piece) <= 25, (row["id"], piece)
             assert sum(d.text.count(piece) for d in docs) == 1, (row["id"], piece)
+
+
+@pytest.mark.parametrize("name", ["seed_dev.jsonl", "seed_heldout.jsonl"])
+def test_eval_answer_sentences_lie_verbatim_inside_one_corpus_sentence(name: str) -> None:
+    docs = load_corpus(SEED_CORPUS)
+    sentences = [d.text[s:e] for d in docs for s, e in split_sentences(d.text)]
+    lines = (SEED_CORPUS.parent / "eval" / name).read_text(encoding="utf-8").splitlines()
+    for row in (json.loads(line) for line in lines):
+        if row.get("unanswerable"):
+            assert "answer_sentences" not in row, row["id"]
+            continue
+        assert row["answer_sentences"], row["id"]
+        for piece in row["answer_sentences"]:
+            assert len(piece) >= 8, (row["id"], piece)
+            # a piece must name one sentence: it sits inside it, and inside no other
+            assert sum(piece in s for s in sentences) == 1, (row["id"], piece)
+            assert not any(s.endswith("...") or s.endswith("…") for s in sentences if piece in s), (row["id"], piece)

@@ -11,7 +11,7 @@ import pytest
 from qa import cli
 from qa.config import Settings
 from qa.errors import QAError
-from qa.evaluation import Question, judge, load_questions, match_form, summarize
+from qa.evaluation import Question, answer_sentences, judge, load_questions, match_form, roc_auc, summarize
 
 
 def _result(answer: str, sources: list[dict[str, Any]], answered: bool = True, took: float = 10.0) -> dict[str, Any]:
@@ -64,6 +64,44 @@ def test_summary_metrics_by_hand() -> None:
     assert (m["latency_p50_ms"], m["latency_p95_ms"]) == (30.0, 50.0)
 
 
+def test_answer_sentences_split_at_citation_runs() -> None:
+    assert answer_sentences("甲说。[1]乙说。[1][2]丙说。[3]") == ["甲说。", "乙说。", "丙说。"]
+    assert answer_sentences("") == []
+
+
+def test_sentence_precision_and_first_sentence_hit_by_hand() -> None:
+    q = Question("q", "?", gold=("重复扣款",), answer_sentences=("确认是否有重复扣款",))
+    src = [_src("d", "确认是否有重复扣款现象")]
+    judgements = [
+        judge(q, _result("确认是否有重复扣款现象。[1]保持冷静。[1]", src)),  # 1 of 2 gold, first is gold
+        judge(q, _result("保持冷静。[1]确认是否有 重复扣款现象。[1]网络。[1]", src)),  # 1 of 3, first is not
+        judge(q, _result("", src, answered=False)),  # abstained: no precision, a first-sentence miss
+    ]
+    assert [j.gold_sentences for j in judgements] == [(True, False), (False, True, False), ()]
+    m = summarize(judgements)
+    assert m["sentence_precision"] == round((1 / 2 + 1 / 3) / 2, 4)
+    assert m["first_sentence_hit"] == round(1 / 3, 4)
+
+
+def test_benchmark_questions_judge_sentences_by_answer_strings() -> None:
+    q = Question("q", "?", doc_id="D1", answers=("1998年",))
+    j = judge(q, _result("成立于1998年。[1]总部在台北。[1]", [_src("D1", "x")]))
+    assert j.gold_sentences == (True, False)
+    assert summarize([j])["sentence_precision"] == 0.5
+
+
+def test_abstention_auc_by_hand() -> None:
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert roc_auc([0.5, 0.9], [0.5, 0.1]) == round((0.5 + 1 + 1 + 1) / 4, 4)  # a tie counts half
+    assert roc_auc([0.5], []) is None and roc_auc([None], [0.1]) is None
+    answerable = Question("a", "?", gold=("甲",))
+    unanswerable = Question("u", "?", unanswerable=True)
+    judgements = [judge(answerable, {**_result("甲。[1]", [_src("d", "甲")]), "answerability": 0.7}),
+                  judge(unanswerable, {**_result("", [_src("d", "乙")], answered=False), "answerability": -0.2})]
+    assert summarize(judgements)["abstention_auc"] == 1.0
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("{not json", "invalid JSON"),
     ('["a list"]', "non-empty string `question`"),
@@ -71,6 +109,8 @@ def test_summary_metrics_by_hand() -> None:
     ('{"question": "x"}', "give `gold`"),
     ('{"question": "x", "gold": "not a list"}', "give `gold`"),
     ('{"question": "x", "doc_id": "d", "answers": [1]}', "`answers` must be a list of strings"),
+    ('{"question": "x", "gold": ["g"], "answer_sentences": "s"}', "`answer_sentences` must be a list"),
+    ('{"question": "x", "unanswerable": true, "answer_sentences": ["s"]}', "has no `answer_sentences`"),
 ])
 def test_malformed_question_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "q.jsonl"
@@ -96,6 +136,8 @@ def test_eval_command_prints_compare_table_and_guards(seed_settings: Settings, t
     assert "FAIL: recall@1" in capsys.readouterr().err
     assert cli.main(["eval", str(questions), *index, "--fail-under", "recal@1=0.5"]) == 1
     assert "unknown metric 'recal@1'" in capsys.readouterr().err
+    assert cli.main(["eval", str(questions), *index, "--fail-over", "latency_p50_ms=0"]) == 1
+    assert "FAIL: latency_p50_ms" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

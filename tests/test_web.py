@@ -15,7 +15,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.indexing import build_index
 from qa.service import QAService
-from qa.web import EXAMPLES, answer_pieces, document_blocks, split_marked
+from qa.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
 
 pytestmark = pytest.mark.slow
 
@@ -82,10 +82,16 @@ def test_question_is_answered_on_the_server(client: FlaskClient) -> None:
     assert f'value="{ANSWERABLE}"' in text
     answer = re.search(r'<p class="answer-text">(.*?)</p>', text, re.S)
     assert answer, "the answer is rendered without JavaScript"
-    cited = re.findall(r'<a class="cite" href="#source-(\d+)">\[\1\]</a>', answer.group(1))
+    # each [n] leads to its own sentence, marked inside source card n
+    cited = re.findall(r'<a class="cite" href="#quote-(\d+)">\[(\d+)\]</a>', answer.group(1))
     assert cited
-    for n in cited:
-        assert f'<li class="source" id="source-{n}">' in text
+    for quote, n in cited:
+        card = re.search(rf'<li class="source" id="source-{n}">(.*?)</li>', text, re.S)
+        assert card and f'<span class="quote" id="quote-{quote}"' in card.group(1)
+    quoted = re.findall(r'<span class="quote" id="quote-\d+"[^>]*>(.*?)</span>', text, re.S)
+    plain_answer = re.sub(r"<[^>]+>", "", answer.group(1))
+    for sentence in quoted:
+        assert re.sub(r"<[^>]+>", "", sentence) in plain_answer
     assert text.count('<li class="source"') == 5
     assert "<mark>" in text
     links = re.findall(r'<a class="doc-link" href="([^"]+)"', text)
@@ -94,12 +100,12 @@ def test_question_is_answered_on_the_server(client: FlaskClient) -> None:
         assert re.fullmatch(r"/doc/[^?#]+\?chunk=[^&]+&amp;start=\d+&amp;end=\d+#.+", link)
 
 
-def test_unanswered_page_still_lists_passages(client: FlaskClient) -> None:
-    text = page(client, "/?q=明天北京会下雨吗？")
-    if 'class="no-answer"' in text:  # abstention thresholds are tuned elsewhere; both outcomes must render
-        assert "语料中没有找到能回答这个问题的内容" in text
-        assert "最接近的段落" in text
-    assert '<li class="source" id="source-1">' in text
+def test_abstention_looks_different_and_still_lists_passages(client: FlaskClient) -> None:
+    text = page(client, "/?q=Who won the NBA finals last year?")
+    assert '<section class="answer unanswered"' in text and "没有找到答案" in text
+    assert "语料中没有找到能回答这个问题的内容" in text and 'class="answer-text"' not in text
+    assert '<section class="sources closest"' in text and "最接近的段落" in text
+    assert '<li class="source" id="source-1">' in text and 'class="quote"' not in text
 
 
 def test_script_question_is_escaped(client: FlaskClient) -> None:
@@ -177,6 +183,19 @@ def test_unknown_document_is_a_404_page(client: FlaskClient) -> None:
 def test_answer_pieces_link_only_existing_sources() -> None:
     pieces = answer_pieces("甲。[1]乙[9]。丙[2]", {1, 2})
     assert [(p.text, p.n) for p in pieces] == [("甲。", None), ("[1]", 1), ("乙[9]。丙", None), ("[2]", 2)]
+
+
+def test_answer_pieces_lead_to_their_quoted_sentence() -> None:
+    pieces = answer_pieces("甲。[2]乙。[1]", {1, 2}, [2, 1])
+    assert [(p.n, p.quote) for p in pieces if p.n] == [(2, 1), (1, 2)]
+    assert [p.quote for p in answer_pieces("甲。[2]", {2}, [1]) if p.n] == [None]  # quote in another source
+
+
+def test_passage_runs_nest_highlights_inside_quotes() -> None:
+    runs = passage_runs("甲乙丙丁戊", [[1, 3]], [(2, 2, 4)])
+    assert [(r.quote, [(s.text, s.marked) for s in r.segments]) for r in runs] == [
+        (None, [("甲", False), ("乙", True)]), (2, [("丙", True), ("丁", False)]), (None, [("戊", False)])]
+    assert [r.quote for r in passage_runs("甲", [], [])] == [None]
 
 
 def test_split_marked_clips_and_skips_overlaps() -> None:

@@ -123,36 +123,42 @@
   // The same markup as web/templates/_result.html.
   function buildResult(data) {
     const answered = data.answered;
-    const answer = el("section", { class: answered ? "answer" : "answer unanswered", "aria-labelledby": "answer-heading" },
-      el("h2", { id: "answer-heading" }, "回答"));
-    if (answered) {
-      answer.append(el("p", { class: "answer-text" }, ...answerPieces(data.answer, data.sources)));
-    } else {
-      answer.append(el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容"));
-    }
+    const quotes = data.quotes || [];
+    const answer = answered
+      ? el("section", { class: "answer", "aria-labelledby": "answer-heading" },
+        el("h2", { id: "answer-heading" }, "回答"),
+        el("p", { class: "answer-text" }, ...answerPieces(data.answer, data.sources, quotes)))
+      : el("section", { class: "answer unanswered", "aria-labelledby": "answer-heading" },
+        el("h2", { id: "answer-heading" }, "没有找到答案"),
+        el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容，所以这里不作回答。"),
+        el("p", { class: "no-answer-hint" }, "下面列出最接近的段落，它们不一定回答了你的问题。"));
     answer.append(el("p", { class: "took" }, "用时 " + data.took_ms + " 毫秒"));
     const nodes = [answer];
     if (data.sources.length) {
-      const list = el("ol", { class: "source-list" }, ...data.sources.map(sourceCard));
-      nodes.push(el("section", { class: "sources", "aria-labelledby": "sources-heading" },
+      const list = el("ol", { class: "source-list" }, ...data.sources.map((s) => sourceCard(s, quotes)));
+      nodes.push(el("section", { class: answered ? "sources" : "sources closest", "aria-labelledby": "sources-heading" },
         el("h2", { id: "sources-heading" }, answered ? "来源" : "最接近的段落"), list));
     }
     return nodes;
   }
 
-  function answerPieces(answer, sources) {
+  // The i-th [n] marker leads to the answer's i-th quoted sentence (quotes[i]) when that lies in source n.
+  function answerPieces(answer, sources, quotes) {
     const numbers = new Set(sources.map((s) => s.n));
     const pieces = [];
     let pos = 0;
+    let i = 0;
     for (const match of answer.matchAll(/\[(\d{1,3})\]/g)) {
       const n = Number(match[1]);
+      const quote = i < quotes.length && quotes[i].n === n ? i + 1 : null;
+      i += 1;
       if (!numbers.has(n)) {
         continue;
       }
       if (match.index > pos) {
         pieces.push(answer.slice(pos, match.index));
       }
-      pieces.push(el("a", { class: "cite", href: "#source-" + n }, "[" + n + "]"));
+      pieces.push(el("a", { class: "cite", href: quote ? "#quote-" + quote : "#source-" + n }, "[" + n + "]"));
       pos = match.index + match[0].length;
     }
     if (pos < answer.length) {
@@ -161,7 +167,7 @@
     return pieces;
   }
 
-  function sourceCard(source) {
+  function sourceCard(source, quotes) {
     const head = el("div", { class: "source-head" },
       el("span", { class: "source-n" }, String(source.n)),
       el("h3", { class: "source-title" }, source.title));
@@ -170,8 +176,34 @@
     }
     return el("li", { class: "source", id: "source-" + source.n },
       head,
-      el("p", { class: "passage" }, ...markedPieces(source.text, source.highlights)),
+      el("p", { class: "passage" }, ...quotedPieces(source, quotes)),
       el("a", { class: "doc-link", href: docHref(source) }, "查看原文"));
+  }
+
+  // Runs inside and outside the quoted sentences of this source, each with its term highlights.
+  function quotedPieces(source, quotes) {
+    const chars = Array.from(source.text);
+    const mine = quotes.map((q, i) => [i + 1, Math.max(0, q.start), Math.min(chars.length, q.end), q.n])
+      .filter((q) => q[3] === source.n).sort((a, b) => a[1] - b[1]);
+    const pieces = [];
+    let pos = 0;
+    const run = (start, end) => markedPieces(chars.slice(start, end).join(""),
+      source.highlights.filter(([s, e]) => s < end && e > start).map(([s, e]) => [s - start, e - start]));
+    for (const [number, start, end] of mine) {
+      if (start < pos || start >= end) {
+        continue;
+      }
+      if (start > pos) {
+        pieces.push(...run(pos, start));
+      }
+      pieces.push(el("span", { class: "quote", id: "quote-" + number, tabindex: "-1", title: "回答引用的句子" },
+        ...run(start, end)));
+      pos = end;
+    }
+    if (pos < chars.length) {
+      pieces.push(...run(pos, chars.length));
+    }
+    return pieces;
   }
 
   // Highlight offsets count code points (Python str indices), so slice by code point, not UTF-16 unit.

@@ -1,0 +1,68 @@
+"""Sentence-level evidence of retrieved passages: each sentence's offsets, text and cosine with the question."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.normalize import normalize
+from qa.retrieval import Hit, Retriever
+
+# A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
+_ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
+# "密码错误问题:" opening a list item: a label naming a problem (a failure, an error, something missing)
+_PROBLEM_LABEL = re.compile(
+    r"[^,，。:：]{0,10}(?:问题|异常|失败|错误|故障|消失|不足|无法|不了|不能)[^,，。:：]{0,4}[:：]")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    source: int  # 1-based rank of the hit it came from
+    doc_id: str
+    start: int  # offsets into the document's text, enumerator trimmed
+    end: int
+    text: str
+    matchable: str  # normalised text, for term matching
+    cosine: float  # with the question
+    item: int  # index of its list item (or paragraph) within the hit: sentences of one item share it
+    opens_item: bool  # the first sentence of a numbered list item
+
+    @property
+    def truncated(self) -> bool:
+        """A teaser fragment cut off mid-sentence ("…以太坊还..."): never an answer by itself."""
+        return self.text.rstrip().endswith(("…", "..."))
+
+
+def hit_sentences(retriever: Retriever, hit: Hit, source: int, vector: np.ndarray) -> list[Sentence]:
+    """The sentences of one retrieved chunk with their cosines; the only reader of the index's sentence store."""
+    chunk = hit.chunk
+    spans, cosines = retriever.index.sentence_scores(vector, hit.row)
+    return _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
+
+
+def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]], cosines: np.ndarray,
+               source: int) -> list[Sentence]:
+    out: list[Sentence] = []
+    item = 0
+    matchable = normalize(text)  # once per chunk: same length as the text, so sentence offsets carry over
+    for (start, end), cosine in zip(spans, cosines, strict=True):
+        local_start, local_end = start - offset, end - offset
+        match = _ENUMERATOR.match(text, local_start, local_end)
+        opens = bool(match and match.end() < local_end)
+        gap = text[out[-1].end - offset:local_start] if out else ""
+        if out and (opens or "\n" in gap):
+            item += 1  # a new list item or paragraph
+        if match and opens:
+            local_start = match.end()
+        piece = text[local_start:local_end]
+        out.append(Sentence(source, doc_id, local_start + offset, local_end + offset, piece,
+                            matchable[local_start:local_end],
+                            float(cosine), item, opens))
+    return out
+
+
+def names_problem(sentence: Sentence) -> bool:
+    """An item head like "密码错误问题:用户…会面临…的问题": it opens a list item labelled with a problem."""
+    return sentence.opens_item and bool(_PROBLEM_LABEL.match(sentence.text))

@@ -1,0 +1,90 @@
+"""Answerability features and model, sentence evidence, and the answer's sentence selection on the seed index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa import answerability
+from qa.answer import asks_remedy
+from qa.answerability import FEATURES, Model, asks_number, load_model
+from qa.chunking import split_sentences
+from qa.evidence import _sentences, names_problem
+from qa.service import QAService
+
+ITEM_TEXT = "1. 密码错误问题:用户常常输错密码。对此,用户可找回密码。\n\n2. 检查网络:确保网络稳定。以太坊还..."
+
+
+def test_expected_answer_type_asks_for_a_figure() -> None:
+    for question in ("工行客服電話是多少", "TokenPocket是哪一年成立的", "退款要几天", "How much is the fee?"):
+        assert asks_number(question), question
+    for question in ("付款失败怎么办", "为什么付不了款", "Can I pay with wifi?"):
+        assert not asks_number(question), question
+
+
+@pytest.mark.parametrize(("text", "figure"), [
+    ("已为全球近千万用户提供", True), ("需要三天", True), ("切换到4G网络", True),
+    ("确保网络十分重要", False), ("一种便捷的支付方式", False)])
+def test_figures_in_sentences(text: str, figure: bool) -> None:
+    assert bool(answerability._FIGURE.search(text)) is figure
+
+
+def test_remedy_questions() -> None:
+    assert asks_remedy("密碼忘了登不進錢包怎麼辦") and asks_remedy("My history disappeared, what now?")
+    assert not asks_remedy("为什么历史账单显示不出来") and not asks_remedy("钱包密码能告诉家里人吗")
+
+
+def test_sentences_know_items_heads_and_fragments() -> None:
+    spans = split_sentences(ITEM_TEXT)
+    assert len(spans) == 4
+    sentences = _sentences("d", ITEM_TEXT, 0, spans, np.array([0.9, 0.8, 0.7, 0.6]), source=1)
+    assert [s.text for s in sentences] == [
+        "密码错误问题:用户常常输错密码。", "对此,用户可找回密码。", "检查网络:确保网络稳定。", "以太坊还..."]
+    assert [s.item for s in sentences] == [0, 0, 1, 1]
+    assert [s.opens_item for s in sentences] == [True, False, True, False]
+    assert [names_problem(s) for s in sentences] == [True, False, False, False]
+    assert [s.truncated for s in sentences] == [False, False, False, True]
+    assert sentences[0].start == 3 and ITEM_TEXT[sentences[0].start:sentences[0].end] == sentences[0].text
+
+
+def test_model_is_a_standardised_logistic_regression() -> None:
+    model = Model(("a", "b"), np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([1.0, -1.0]), 0.5, 0.5)
+    z = 0.5 + (3.0 - 1.0) / 2.0 - 1.0 * 2.0
+    assert model.probability({"a": 3.0, "b": 2.0}) == pytest.approx(1 / (1 + np.exp(-z)))
+
+
+def test_shipped_model_uses_known_features() -> None:
+    model = load_model()
+    assert set(model.features) <= set(FEATURES) and 0.0 < model.threshold < 1.0
+    assert len(model.coef) == len(model.mean) == len(model.scale) == len(model.features)
+
+
+@pytest.mark.slow
+def test_answerability_orders_questions_and_abstains(service: QAService) -> None:
+    answerable = service.ask("付款失败但钱被扣了两次怎么办？")
+    off_topic = service.ask("Who won the NBA finals last year?")
+    assert answerable["answered"] and not off_topic["answered"]
+    assert answerable["answerability"] > off_topic["answerability"]
+    assert off_topic["answer"] == "" and off_topic["quotes"] == []
+
+
+@pytest.mark.slow
+def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAService) -> None:
+    retriever = service.retriever
+    from qa.answer import gather_sentences
+
+    query = retriever.prepare("工行客服热线的电话号码是多少")
+    hits = retriever.rank(query, 5, "hybrid")
+    values = answerability.features(retriever, query, hits, gather_sentences(retriever, query, hits[:2]))
+    assert set(values) == set(FEATURES) and values["number_mismatch"] == 1.0
+
+
+@pytest.mark.slow
+def test_answer_sentences_answer_rather_than_restate(service: QAService) -> None:
+    result = service.ask("登录密码老是输错进不去，应该怎么办")
+    assert result["answered"]
+    first = result["answer"].split("[")[0]
+    assert "找回密码" in first  # the item's head only names the problem; what to do comes first
+    for question in ("加密数字钱包有什么用", "区块链钱包能存以太坊吗", "OSDT数字钱包怎么样"):
+        answer = service.ask(question)["answer"]
+        assert "..." not in answer and "…" not in answer  # a cut-off teaser is never an answer sentence
