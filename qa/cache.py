@@ -10,7 +10,7 @@ from types import TracebackType
 
 import numpy as np
 
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.errors import IndexCorruptError
 
 # sqlite's default limit on host parameters per statement is 999 in older builds.

@@ -16,7 +16,7 @@ from qa.chunking import Chunk, ChunkSettings, chunk_corpus, split_sentences
 from qa.config import Settings
 from qa.corpus import Document, corpus_fingerprint, load_corpus
 from qa.dense import DenseIndex
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.errors import CorpusError
 from qa.normalize import normalize
 from qa.sparse import SparseIndex

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from qa.chunking import Chunk
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import passage_text
 from qa.normalize import normalize
 from qa.ranking import Features, RankingParams, fuse, term_coverage, top_rows

@@ -8,7 +8,7 @@ from typing import Any
 from qa.answer import AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
-from qa.embedding import load_embedder
+from qa.encoders import load_embedder
 from qa.errors import DocumentNotFoundError, IndexMismatchError, QuestionError
 from qa.ranking import RankingParams
 from qa.retrieval import MODES, Hit, Mode, Query, Retriever

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.config import Settings
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.indexing import build_index
 from qa.service import QAService
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.cache import EmbeddingCache, embed_with_cache, text_key
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.errors import IndexCorruptError
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from qa import store
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.indexing import build_index
 from qa.service import QAService
