@@ -89,14 +89,15 @@ class EmbeddingCache:
 
 def embed_with_cache(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache,
                      progress: Callable[[int], None] | None = None,
-                     batch_size: int = 16) -> tuple[np.ndarray, int]:
+                     batch_size: int = 16, group_size: int = 512) -> tuple[np.ndarray, int]:
     """Vectors for texts in input order and the number of texts served from the cache.
 
-    Only cache misses are embedded (each distinct text once), and each batch is stored as soon as it is
-    done so an interrupted build keeps its progress. progress receives counts that add up to len(texts).
+    Only cache misses are embedded (each distinct text once), handed to the embedder group_size at a time (it
+    batches them its own way, e5-torch by length) and each group is stored as soon as it is done, so an
+    interrupted build keeps its progress. progress receives counts that add up to len(texts).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size < 1 or group_size < 1:
+        raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
     if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
         raise ValueError(f"cache is for {cache.model_id} (dim {cache.dim}), "
                          f"embedder is {embedder.model_id} (dim {embedder.dim})")
@@ -107,14 +108,12 @@ def embed_with_cache(embedder: Embedder, texts: Sequence[str], cache: EmbeddingC
     if progress is not None and len(keys) > len(missing):
         progress(len(keys) - len(missing))
     pending = list(missing.items())
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start:start + batch_size]
-        encoded = embedder.encode_passages([t for _, t in batch], batch_size=batch_size)
-        done = {k: encoded[i] for i, (k, _) in enumerate(batch)}
+    for start in range(0, len(pending), group_size):
+        group = pending[start:start + group_size]
+        encoded = embedder.encode_passages([t for _, t in group], batch_size=batch_size, progress=progress)
+        done = {k: encoded[i] for i, (k, _) in enumerate(group)}
         cache.put_many(done)
         vectors.update(done)
-        if progress is not None:
-            progress(len(batch))
     out = np.zeros((len(keys), embedder.dim), dtype=np.float32)
     for i, key in enumerate(keys):
         out[i] = vectors[key]
