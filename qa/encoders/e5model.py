@@ -116,11 +116,17 @@ class E5Encoder:
                                   for layer in self.layers])
         return self._packed[1]
 
-    def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gelu: bool = False) -> torch.Tensor:
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gelu: bool = False,
+                residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x W^T + b, then exact (erf) GELU or + residual, fused into the product in bf16."""
         if self.precision == "bf16":
+            if residual is not None:
+                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, weight, bias, "add")
             return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [],
                                                       "none" if gelu else "")
         out = F.linear(x, weight, bias)
+        if residual is not None:
+            return out + residual
         return F.gelu(out) if gelu else out
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -142,9 +148,10 @@ class E5Encoder:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             ctx = ctx.transpose(1, 2).reshape(batch, length, c.hidden)
-            x = F.layer_norm(x + linear(ctx, layer.out_w, layer.out_b), (c.hidden,), *layer.attn_ln, eps=c.eps)
+            x = F.layer_norm(linear(ctx, layer.out_w, layer.out_b, residual=x), (c.hidden,), *layer.attn_ln, eps=c.eps)
             mid = linear(x, layer.ffn_in_w, layer.ffn_in_b, gelu=True)
-            x = F.layer_norm(x + linear(mid, layer.ffn_out_w, layer.ffn_out_b), (c.hidden,), *layer.ffn_ln, eps=c.eps)
+            x = F.layer_norm(linear(mid, layer.ffn_out_w, layer.ffn_out_b, residual=x), (c.hidden,), *layer.ffn_ln,
+                             eps=c.eps)
         x = x.to(torch.float32)
         if mask is None:
             return x.mean(dim=1)
