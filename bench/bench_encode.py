@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import json, statistics, sys, time
-from qa.embedding import load_embedder
+from qa.encoders import load_embedder
 from qa.indexing import passage_text
 questions, batches, repeat = json.loads(sys.stdin.read())
 texts = [passage_text(q) for q in questions] * repeat

@@ -26,7 +26,7 @@ from typing import Any
 from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embedding import load_embedder
+from qa.encoders import load_embedder
 from qa.evaluation import load_questions
 from qa.indexing import build_index, passage_text
 from qa.service import QAService

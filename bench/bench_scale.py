@@ -114,7 +114,7 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
 
 
 def _model_id(spec: str) -> str:
-    from qa.embedding import load_embedder
+    from qa.encoders import load_embedder
 
     return load_embedder(spec).model_id  # loading maps the weights; nothing is encoded
 
@@ -125,7 +125,7 @@ def _open(index_dir: Path) -> Any:
     from qa import store
     from qa.backends.local import LocalReader
     from qa.config import Settings
-    from qa.embedding import load_embedder
+    from qa.encoders import load_embedder
     from qa.live import open_build
 
     settings = Settings.load(index_dir=index_dir)
@@ -217,7 +217,7 @@ def measure_recall(index_dir: Path) -> dict[str, Any]:
 def measure_encode(index_dir: Path) -> dict[str, Any]:
     """The model's own cost per question (left out of the ask figure): one real encode per question text."""
     from qa.config import Settings
-    from qa.embedding import load_embedder
+    from qa.encoders import load_embedder
 
     embedder = load_embedder(Settings.load().model)
     texts = [q["question"] for q in _questions(index_dir)][:100]

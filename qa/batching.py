@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.embedding import Embedder, Progress
+from qa.encoders import Embedder, Progress
 
 # Called after each engine call with (seconds, number of texts); the serving layer feeds its metrics from it.
 EncodeObserver = Callable[[float, int], None]

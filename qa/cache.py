@@ -10,7 +10,7 @@ from types import TracebackType
 
 import numpy as np
 
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.errors import IndexCorruptError
 
 # sqlite's default limit on host parameters per statement is 999 in older builds.
@@ -101,18 +101,21 @@ class EmbeddingCache:
 
 
 class CachedEncoder:
-    """Encodes passages through the cache: each batch's misses are embedded (each distinct text once) and
-    stored at once, so an interrupted build keeps its progress."""
+    """Encodes passages through the cache: each call's misses are embedded (each distinct text once), handed to
+    the embedder group_size at a time (it batches them its own way, e5-torch by length) and each group is stored
+    as soon as it is done, so an interrupted build keeps its progress."""
 
-    def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16,
+                 group_size: int = 512) -> None:
+        if batch_size < 1 or group_size < 1:
+            raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
         if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
             raise ValueError(f"cache is for {cache.model_id} (dim {cache.dim}), "
                              f"embedder is {embedder.model_id} (dim {embedder.dim})")
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size
+        self.group_size = group_size
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
         """Vectors for texts in input order and how many came from the cache; progress gets counts adding up
@@ -123,14 +126,13 @@ class CachedEncoder:
         missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}.items())
         if progress is not None and len(keys) > len(missing):  # cache hits and repeats of a text in this call
             progress(len(keys) - len(missing))
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start:start + self.batch_size]
-            encoded = self.embedder.encode_passages([t for _, t in batch], batch_size=self.batch_size)
-            done = {k: encoded[i] for i, (k, _) in enumerate(batch)}
+        for start in range(0, len(missing), self.group_size):
+            group = missing[start:start + self.group_size]
+            encoded = self.embedder.encode_passages([t for _, t in group], batch_size=self.batch_size,
+                                                    progress=progress)
+            done = {k: encoded[i] for i, (k, _) in enumerate(group)}
             self.cache.put_many(done)
             vectors.update(done)
-            if progress is not None:
-                progress(len(batch))
         out = np.zeros((len(keys), self.embedder.dim), dtype=np.float32)
         for i, key in enumerate(keys):
             out[i] = vectors[key]

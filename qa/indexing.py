@@ -16,7 +16,7 @@ from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
 from qa.docstore import DocStore
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.errors import CorpusError
 from qa.layout import DOCS
 from qa.normalize import normalize
@@ -29,7 +29,7 @@ from qa.writer import BuildWriter
 ProgressFactory = Callable[[int], Callable[[int], None]]
 Notice = Callable[[str], None]
 
-TEXT_BATCH = 256  # texts read, hashed and written per step; the encoder batches within it
+TEXT_BATCH = 512  # texts read, hashed and written per step; the encoder batches within it (e5-torch by length)
 PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
 SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
 _SCRIPT_SAMPLE_CHARS = 20_000

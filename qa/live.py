@@ -22,7 +22,7 @@ from typing import Any
 from qa import store
 from qa.backends.local import LocalReader
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
 from qa.layout import REBUILD_HINT
 from qa.ranking import RankingParams

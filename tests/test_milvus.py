@@ -17,7 +17,7 @@ from qa.backends.milvus.client import KINDS, client, collection_name
 from qa.backends.milvus.publish import _text_parts
 from qa.backends.milvus.schema import TEXT_PART_BYTES
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
 from qa.live import LiveIndex
 from qa.service import QAService

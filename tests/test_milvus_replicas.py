@@ -15,7 +15,7 @@ from milvus_processes import Process, milvus_server, nginx, replica, request
 from qa import store
 from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import build_index
 
 NGINX = Path("/usr/sbin/nginx")

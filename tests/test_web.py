@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from qa.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.encoders import Embedder
 from qa.indexing import build_index
 from qa.service import QAService
 from qa.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
