@@ -56,7 +56,8 @@ def main() -> int:
     result: dict[str, Any] = {"chunks": args.chunks, "synthetic_vectors": True}
     if not (args.keep and (out / "current").exists()):
         shutil.rmtree(out, ignore_errors=True)
-        result["build"] = build(out, args.chunks, args.drcd)
+        (out / "build.json").write_text(json.dumps(build(out, args.chunks, args.drcd)), encoding="utf-8")
+    result["build"] = json.loads((out / "build.json").read_text(encoding="utf-8"))
     for name in ("load", "workers", "ask", "recall", "encode"):
         result[name] = _fresh(name, out)
     result["disk_mib"] = round(sum(f.stat().st_size for f in (out / "current").resolve().rglob("*")
@@ -128,7 +129,8 @@ def _open(index_dir: Path) -> Any:
     from qa.encoders import load_embedder
     from qa.live import open_build
 
-    settings = Settings.load(index_dir=index_dir)
+    # The vectors are synthetic: load whichever model the build recorded, only to pass the manifest checks.
+    settings = Settings.load(index_dir=index_dir, model=store.read_current_manifest(index_dir)["model"]["spec"])
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
     loaded = open_build(store.resolve_current(index_dir), settings, embedder)
@@ -170,20 +172,28 @@ def measure_workers(index_dir: Path) -> dict[str, Any]:
     loaded, _ = _open(index_dir)
     questions = _questions(index_dir)
     tokenize(questions[0]["question"])  # jieba's dictionary, loaded before the fork as `qa serve` does
-    pids, pipes = [], []
+    pids, ready, measured, go = [], [], [], []
     for w in range(2):
-        read, write = os.pipe()
+        ready_r, ready_w = os.pipe()
+        out_r, out_w = os.pipe()
+        go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read)
             for question in questions[w * 100:(w + 1) * 100]:
                 _ask(loaded.retriever, question)
-            os.write(write, json.dumps(_memory(os.getpid())).encode())
+            os.write(ready_w, b"1")
+            os.read(go_r, 1)  # both workers are measured while both are alive, as under gunicorn
+            os.write(out_w, json.dumps(_memory(os.getpid())).encode())
             os._exit(0)
-        os.close(write)
         pids.append(pid)
-        pipes.append(read)
-    workers = [json.loads(os.read(fd, 4096)) for fd in pipes]
+        ready.append(ready_r)
+        measured.append(out_r)
+        go.append(go_w)
+    for fd in ready:
+        os.read(fd, 1)
+    for fd in go:
+        os.write(fd, b"1")
+    workers = [json.loads(os.read(fd, 4096)) for fd in measured]
     for pid in pids:
         os.waitpid(pid, 0)
     return {"workers": workers, "pss_mib_total": round(sum(w["pss_mib"] for w in workers), 1),

@@ -9,6 +9,7 @@ import faiss
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.npyrows import NpyRows
 
 # Training needs ~40 points per list; more only slows the build.
 _TRAIN_POINTS_PER_LIST = 40
@@ -47,8 +48,10 @@ def build_ivf(vectors: np.ndarray, path: Path, nlist: int, seed: int = 0) -> Non
 class DenseIndex:
     """Rows are chunk positions. Vectors stay memory-mapped, so forked workers share their pages."""
 
-    def __init__(self, vectors: np.ndarray, ann: faiss.Index | None = None, nprobe: int = 32) -> None:
+    def __init__(self, vectors: np.ndarray, ann: faiss.Index | None = None, nprobe: int = 32,
+                 rows: NpyRows | None = None) -> None:
         self._vectors = vectors
+        self._rows = rows  # scattered rows for exact re-scoring, read without mapping them
         self._ann = ann
         if ann is not None:
             if ann.ntotal != len(vectors) or ann.d != vectors.shape[1]:
@@ -71,7 +74,7 @@ class DenseIndex:
             except RuntimeError as exc:  # faiss reports every read/format failure as RuntimeError
                 raise IndexCorruptError(f"ANN index {ann_path} is unreadable ({exc}); "
                                         "rebuild the index with `qa index`") from exc
-        return cls(_check_matrix(vectors, "dense vectors"), ann, nprobe)
+        return cls(_check_matrix(vectors, "dense vectors"), ann, nprobe, NpyRows(vectors_path))
 
     @property
     def n_rows(self) -> int:
@@ -113,4 +116,5 @@ class DenseIndex:
             return np.zeros(0, dtype=np.float32)
         if idx.min() < 0 or idx.max() >= self.n_rows:
             raise IndexError(f"row out of range 0..{self.n_rows - 1}: {rows!r}")
-        return np.asarray(self._vectors[idx] @ self._query_row(query)[0], dtype=np.float32)
+        vectors = self._rows.take(idx) if self._rows is not None else self._vectors[idx]
+        return np.asarray(vectors @ self._query_row(query)[0], dtype=np.float32)

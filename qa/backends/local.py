@@ -15,6 +15,7 @@ from qa.corpus import Document
 from qa.dense import DenseIndex
 from qa.docstore import DocStore
 from qa.errors import IndexCorruptError
+from qa.npyrows import NpyRows
 from qa.sparse import SparseIndex
 
 
@@ -37,6 +38,11 @@ class LocalReader:
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"index in {path} is unreadable ({exc}); {layout.REBUILD_HINT}") from exc
         self._check_shapes()
+        # Scattered per-question lookups go through pread (see qa.npyrows); whole-array reads use the maps above.
+        self._meta_rows = NpyRows(path / layout.CHUNK_META)
+        self._bounds_rows = NpyRows(path / layout.SENTENCE_BOUNDS)
+        self._span_rows = NpyRows(path / layout.SENTENCE_SPANS)
+        self._sentence_rows = NpyRows(path / layout.SENTENCE_VECTORS)
 
     def _check_shapes(self) -> None:
         n, m = self.dense.n_rows, len(self.sentence_spans)
@@ -82,26 +88,30 @@ class LocalReader:
 
     def best_sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        lo, hi = self.sentence_bounds[rows], self.sentence_bounds[rows + 1]
+        lo, hi = self._sentence_range(rows)
         counts = hi - lo
         best = np.zeros(len(rows), dtype=np.float32)
         if not counts.sum():
             return best
         ends = np.cumsum(counts)
-        idx = np.repeat(lo - (ends - counts), counts) + np.arange(ends[-1])
-        cosines = self.sentence_vectors[idx].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        cosines = self._sentence_rows.ranges(lo, hi).astype(np.float32) @ np.asarray(vector, dtype=np.float32)
         has = counts > 0
         best[has] = np.maximum.reduceat(cosines, (ends - counts)[has])
         return best
 
+    def _sentence_range(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and end sentence index of each row."""
+        bounds = self._bounds_rows.ranges(rows, rows + 2).reshape(-1, 2)
+        return bounds[:, 0], bounds[:, 1]
+
     def sentence_scores(self, vector: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = int(self.sentence_bounds[row]), int(self.sentence_bounds[row + 1])
-        cosines = self.sentence_vectors[lo:hi].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
-        return np.asarray(self.sentence_spans[lo:hi], dtype=np.int64), cosines
+        lo, hi = self._sentence_range(np.array([row]))
+        cosines = self._sentence_rows.ranges(lo, hi).astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        return self._span_rows.ranges(lo, hi).astype(np.int64), cosines
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         rows = [int(r) for r in rows]
-        meta = self.chunk_meta[rows] if rows else np.zeros((0, 4), dtype=np.int32)
+        meta = self._meta_rows.take(np.asarray(rows, dtype=np.int64)) if rows else np.zeros((0, 4), dtype=np.int32)
         texts = self.docs.chunk_texts(rows)
         doc_ids = self.docs.doc_ids(sorted({int(m[0]) for m in meta}))
         out = []
@@ -119,3 +129,5 @@ class LocalReader:
 
     def close(self) -> None:
         self.docs.close()
+        for rows in (self._meta_rows, self._bounds_rows, self._span_rows, self._sentence_rows):
+            rows.close()
