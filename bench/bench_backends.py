@@ -124,7 +124,7 @@ def _http(args: argparse.Namespace, index_dir: Path, flags: list[str], questions
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(process, url, log, args.workers)
-            return _load(url, questions, args.concurrency, args.duration)
+            return _load(url, questions, args.concurrency, args.duration, process.pid)
         finally:
             _stop(process)
 
