@@ -29,7 +29,7 @@ from qa.writer import BuildWriter
 ProgressFactory = Callable[[int], Callable[[int], None]]
 Notice = Callable[[str], None]
 
-TEXT_BATCH = 512  # texts read, hashed and written per step; the encoder batches within it (e5-torch by length)
+TEXT_BATCH = 4096  # texts per step: read, hashed, embedded (e5-torch sorts them by length) and written
 PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
 SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
 _SCRIPT_SAMPLE_CHARS = 20_000
@@ -73,7 +73,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
             writer.start_vectors()
-            encoder = CachedEncoder(embedder, cache)
+            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH)
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
