@@ -39,6 +39,9 @@ def _t2s() -> OpenCC:
     return converter
 
 
+# The same passages come back question after question (a source card, its sentences), and OpenCC in pure Python
+# costs about 1 µs a character: remembering recent results took 4-5 ms off each answer (bench/bench_api.py).
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """Normalise text so that len(normalize(text)) == len(text) and offsets stay valid on the original."""
     text = text.translate(_NFKC)
