@@ -106,7 +106,7 @@ class CachedEncoder:
     as soon as it is done, so an interrupted build keeps its progress."""
 
     def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16,
-                 group_size: int = 512) -> None:
+                 group_size: int = 512, prepare: Callable[[str], str] | None = None) -> None:
         if batch_size < 1 or group_size < 1:
             raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
         if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
@@ -116,6 +116,9 @@ class CachedEncoder:
         self.cache = cache
         self.batch_size = batch_size
         self.group_size = group_size
+        # Texts are keyed as given and prepared (normalised) only when they must be embedded: a build then
+        # normalises each new text once, and cached ones never.
+        self.prepare = prepare or (lambda text: text)
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
         """Vectors for texts in input order and how many came from the cache; progress gets counts adding up
@@ -128,8 +131,8 @@ class CachedEncoder:
             progress(len(keys) - len(missing))
         for start in range(0, len(missing), self.group_size):
             group = missing[start:start + self.group_size]
-            encoded = self.embedder.encode_passages([t for _, t in group], batch_size=self.batch_size,
-                                                    progress=progress)
+            encoded = self.embedder.encode_passages([self.prepare(t) for _, t in group],
+                                                    batch_size=self.batch_size, progress=progress)
             done = {k: encoded[i] for i, (k, _) in enumerate(group)}
             self.cache.put_many(done)
             vectors.update(done)

@@ -29,7 +29,7 @@ from qa.writer import BuildWriter
 ProgressFactory = Callable[[int], Callable[[int], None]]
 Notice = Callable[[str], None]
 
-TEXT_BATCH = 4096  # texts per step: read, hashed, embedded (e5-torch sorts them by length) and written
+TEXT_BATCH = 32768  # texts per step: read, hashed, embedded (e5-torch sorts them by length) and written
 PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
 SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
 _SCRIPT_SAMPLE_CHARS = 20_000
@@ -73,7 +73,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
             writer.start_vectors()
-            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH)
+            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH, prepare=passage_text)
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
@@ -124,10 +124,9 @@ def _plan(writer: BuildWriter, encoder: CachedEncoder, say: Notice) -> int:
     probe: list[str] = []
     for batches in (writer.chunk_batches(TEXT_BATCH), writer.sentence_batches(TEXT_BATCH)):
         for _, texts, docs in batches:
-            normalized = [passage_text(t) for t in texts]
-            keys = [text_key(t) for t in normalized]
+            keys = [text_key(t) for t in texts]
             cached = encoder.cache.has_many(keys)
-            for key, text, doc in zip(keys, normalized, docs.tolist(), strict=True):
+            for key, text, doc in zip(keys, texts, docs.tolist(), strict=True):
                 if key in cached:
                     hits += 1
                     continue
@@ -164,8 +163,8 @@ def _doc_ids(writer: BuildWriter, idxs: list[int]) -> dict[int, str]:
 def _embed(writer: BuildWriter, encoder: CachedEncoder, update: Callable[[int], None] | None) -> None:
     """Phase 2: vectors of chunks, then sentences, written to the build's files batch by batch."""
     for first, texts, _ in writer.chunk_batches(TEXT_BATCH):
-        vectors, _ = encoder.encode([passage_text(t) for t in texts], update)
+        vectors, _ = encoder.encode(texts, update)
         writer.put_chunk_vectors(first, vectors)
     for first, texts, _ in writer.sentence_batches(TEXT_BATCH):
-        vectors, _ = encoder.encode([passage_text(t) for t in texts], update)
+        vectors, _ = encoder.encode(texts, update)
         writer.put_sentence_vectors(first, vectors)

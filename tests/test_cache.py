@@ -146,3 +146,20 @@ def test_unreadable_cache_file_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(IndexCorruptError, match=r"cache\.sqlite"):
         EmbeddingCache(path, "m", 2)
+
+
+def test_texts_are_keyed_as_given_and_prepared_only_to_embed(tmp_path: Path, counting: CountingEmbedder) -> None:
+    prepared: list[str] = []
+
+    def prepare(text: str) -> str:
+        prepared.append(text)
+        return text.upper()
+
+    with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
+        encoder = CachedEncoder(counting, cache, prepare=prepare)
+        encoder.encode(["abc", "def"])
+        assert counting.embedded == ["ABC", "DEF"] and prepared == ["abc", "def"]
+        _, hits = encoder.encode(["abc", "xyz"])
+        assert hits == 1 and prepared == ["abc", "def", "xyz"]  # a cached text is never prepared again
+        assert set(cache.get_many([text_key("abc"), text_key("def"), text_key("xyz")])) == {
+            text_key("abc"), text_key("def"), text_key("xyz")}
