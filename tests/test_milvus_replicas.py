@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from milvus_processes import Process, milvus_server, nginx, replica, request
+from processes import Process, milvus_server, nginx, replica, request
 
 from qa import store
 from qa.backends.milvus import current_build_id, publish

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import free_port, stop
 from prometheus_client.parser import text_string_to_metric_families
 
 from qa.config import Settings
@@ -46,12 +46,6 @@ class Server:
 
     def access_lines(self) -> list[str]:
         return [line for line in self.stderr().splitlines() if ACCESS_LINE.search(line)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _is_listening(port: int) -> bool:
@@ -109,20 +103,10 @@ def _settled_access_lines(server: Server) -> list[str]:
     return lines
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     stderr_path = workdir / "stderr.log"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "2"),
@@ -132,7 +116,7 @@ def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         _wait_until_ready(running, workers=2)
         yield running
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_ask_answers_a_chinese_question_with_sources(server: Server) -> None:
@@ -185,7 +169,7 @@ def test_each_request_logs_one_access_line_with_status_and_latency(server: Serve
 
 
 def test_missing_index_exits_1_and_says_to_run_qa_index(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     done = subprocess.run(_serve_command(tmp_path / "no-index", port), capture_output=True, text=True,
                           timeout=60, env=_env())
     assert done.returncode == 1
@@ -197,7 +181,7 @@ def test_missing_index_exits_1_and_says_to_run_qa_index(tmp_path: Path) -> None:
 def test_index_built_by_another_model_exits_1_with_the_mismatch(tmp_path: Path, small_corpus: Path) -> None:
     index_dir = tmp_path / "usem3-index"
     build_index(Settings.load(environ={}, corpus_dir=small_corpus, index_dir=index_dir, model="usem3"))
-    port = _free_port()
+    port = free_port()
     done = subprocess.run(_serve_command(index_dir, port), capture_output=True, text=True, timeout=60,
                           env=_env())
     assert done.returncode == 1
@@ -329,7 +313,7 @@ def test_a_5_mb_body_gets_the_413_json(server: Server) -> None:
 
 
 def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     stderr_path = tmp_path / "stderr.log"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "1"),
@@ -346,7 +330,7 @@ def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) 
         assert status == 200
         time.sleep(1)
     finally:
-        _stop(process)
+        stop(process)
     lines = [line for line in running.stderr().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     access = [e for e in entries if e.get("path") == "/api/ask"]

@@ -1,4 +1,4 @@
-"""Processes the Milvus tests start and stop themselves: a Milvus Lite server, `qa serve` replicas, nginx."""
+"""Processes tests start and stop themselves on free loopback ports: Milvus Lite, `qa serve` replicas, nginx."""
 
 from __future__ import annotations
 
