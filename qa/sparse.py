@@ -113,12 +113,7 @@ class SparseIndex:
 
     def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
         """Up to k (row, score) pairs with score > 0, best first; ties go to the lower row."""
-        if k < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
-        scores = self.scores(query_tokens)
-        matched = np.flatnonzero(scores > 0)
-        best = matched[np.argsort(-scores[matched], kind="stable")][:k]
-        return [(int(row), float(scores[row])) for row in best]
+        return top_positive(self.scores(query_tokens), k)
 
     def document_frequencies(self, tokens: list[str]) -> np.ndarray:
         """Number of rows containing each token (0 for unknown tokens)."""
@@ -158,6 +153,15 @@ class SparseIndex:
             raise IndexCorruptError(f"{_unreadable_file(directory, exc)}; {_REBUILD}") from exc
         _check_consistent(directory, bm25)
         return cls(bm25)
+
+
+def top_positive(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Up to k (row, score) pairs with score > 0, best first; ties go to the lower row."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    matched = np.flatnonzero(scores > 0)
+    best = matched[np.argsort(-scores[matched], kind="stable")][:k]
+    return [(int(row), float(scores[row])) for row in best]
 
 
 def _read_json(path: Path) -> Any:

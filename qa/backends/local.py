@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from qa.dense import DenseIndex
 from qa.docstore import DocStore
 from qa.errors import IndexCorruptError
 from qa.npyrows import NpyRows
-from qa.sparse import SparseIndex
+from qa.sparse import SparseIndex, top_positive
 
 
 class LocalReader:
@@ -30,31 +31,27 @@ class LocalReader:
         self.dense = DenseIndex.load(path / layout.CHUNK_VECTORS, ann, nprobe=int(dense.get("nprobe", 32)))
         self.sparse = SparseIndex.load(path / layout.SPARSE)
         self.docs = DocStore(path / layout.DOCS)
-        try:
-            self.chunk_meta = np.load(path / layout.CHUNK_META, mmap_mode="r")
-            self.sentence_bounds = np.load(path / layout.SENTENCE_BOUNDS, mmap_mode="r")
-            self.sentence_spans = np.load(path / layout.SENTENCE_SPANS, mmap_mode="r")
-            self.sentence_vectors = np.load(path / layout.SENTENCE_VECTORS, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise IndexCorruptError(f"index in {path} is unreadable ({exc}); {layout.REBUILD_HINT}") from exc
-        self._check_shapes()
-        # Scattered per-question lookups go through pread (see qa.npyrows); whole-array reads use the maps above.
+        # Per-question lookups touch a few scattered rows: read by pread, not mapped (see qa.npyrows).
         self._meta_rows = NpyRows(path / layout.CHUNK_META)
         self._bounds_rows = NpyRows(path / layout.SENTENCE_BOUNDS)
         self._span_rows = NpyRows(path / layout.SENTENCE_SPANS)
         self._sentence_rows = NpyRows(path / layout.SENTENCE_VECTORS)
+        self._check_shapes()
+        # The ranking asks for the top BM25 rows and then for the BM25 of the candidates: score each question once.
+        self._bm25 = functools.lru_cache(maxsize=4)(lambda terms: self.sparse.scores(list(terms)))
 
     def _check_shapes(self) -> None:
-        n, m = self.dense.n_rows, len(self.sentence_spans)
+        n, m = self.dense.n_rows, len(self._span_rows)
         problems = []
-        if self.chunk_meta.shape != (n, 4):
-            problems.append(f"chunk_meta has shape {self.chunk_meta.shape}, expected ({n}, 4)")
+        if self._meta_rows.shape != (n, 4):
+            problems.append(f"chunk_meta has shape {self._meta_rows.shape}, expected ({n}, 4)")
         if self.sparse.n_rows != n:
             problems.append(f"the BM25 index has {self.sparse.n_rows} rows, the vectors {n}")
-        if self.sentence_bounds.shape != (n + 1,) or int(self.sentence_bounds[-1]) != m:
+        last = self._bounds_rows.take(np.array([n])) if len(self._bounds_rows) == n + 1 else None
+        if self._bounds_rows.shape != (n + 1,) or last is None or int(last[0]) != m:
             problems.append("sentence_bounds does not match the chunks and sentences")
-        if self.sentence_vectors.shape != (m, self.dense.dim):
-            problems.append(f"sentence_vectors has shape {self.sentence_vectors.shape}, expected ({m}, "
+        if self._sentence_rows.shape != (m, self.dense.dim):
+            problems.append(f"sentence_vectors has shape {self._sentence_rows.shape}, expected ({m}, "
                             f"{self.dense.dim})")
         if problems:
             raise IndexCorruptError(f"index in {self.path} is inconsistent: {'; '.join(problems)}; "
@@ -75,10 +72,10 @@ class LocalReader:
         return self.dense.scores_for(vector, rows)
 
     def sparse_search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        return self.sparse.search(list(terms), k)
+        return top_positive(self._bm25(tuple(terms)), k)
 
     def sparse_scores(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        return self.sparse.scores(list(terms))[np.asarray(rows, dtype=np.int64)]
+        return self._bm25(tuple(terms))[np.asarray(rows, dtype=np.int64)]
 
     def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
         return self.sparse.document_frequencies(list(terms))
