@@ -107,13 +107,18 @@ def _started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
             _wait_ready(process, url, log, args.workers or _default_workers())
             yield url, process.pid
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _server_env(args: argparse.Namespace) -> dict[str, str]:

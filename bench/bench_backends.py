@@ -16,7 +16,6 @@ import contextlib
 import json
 import multiprocessing
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import _free_port, _load, _wait_ready
+from bench_api import _free_port, _load, _wait_ready, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "lite", "server")
@@ -126,7 +125,7 @@ def _http(args: argparse.Namespace, index_dir: Path, flags: list[str], questions
             _wait_ready(process, url, log, args.workers)
             return _load(url, questions, args.concurrency, args.duration, process.pid)
         finally:
-            _stop(process)
+            stop(process)
 
 
 @contextlib.contextmanager
@@ -143,22 +142,12 @@ def _milvus_server(work: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _parity_ok(results: dict[str, dict[str, Any]]) -> bool:
