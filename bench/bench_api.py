@@ -132,7 +132,7 @@ def _server_env(args: argparse.Namespace) -> dict[str, str]:
 
 def _default_workers() -> int:
     sys.path.insert(0, str(ROOT))
-    from qa.server import DEFAULT_WORKERS
+    from qa.serve.server import DEFAULT_WORKERS
 
     return DEFAULT_WORKERS
 

@@ -28,7 +28,7 @@ from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.encoders import load_embedder
 from qa.evaluation import load_questions
-from qa.indexing import build_index, passage_text
+from qa.index.build import build_index, passage_text
 from qa.service import QAService
 
 

@@ -79,14 +79,14 @@ def _fresh(command: str, index_dir: Path) -> dict[str, Any]:
 def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
     from synthetic import SyntheticCorpus
 
-    from qa import store
     from qa.config import Settings
-    from qa.writer import BuildWriter
+    from qa.index import builds
+    from qa.index.writer import BuildWriter
 
     started = time.perf_counter()
     corpus = SyntheticCorpus(drcd, DIM)
     settings = Settings.load(index_dir=out)
-    path = store.new_build_dir(out)
+    path = builds.new_build_dir(out)
     writer = BuildWriter(path, DIM)
     for doc, chunks, spans, tokens in corpus.documents(n_chunks, writer.token_ids):
         writer.add_document(doc, chunks, spans, tokens)
@@ -98,14 +98,14 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
         writer.put_sentence_vectors(*corpus.sentence_vectors(writer, first, count, vectors))
     vectors_done = time.perf_counter()
     dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-    store.write_manifest(path, {
+    builds.write_manifest(path, {
         "backend": "local", "model": {"spec": settings.model, "id": _model_id(settings.model), "dim": DIM},
         "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
         "corpus": {"dir": "synthetic", "fingerprint": "synthetic", "cjk": True, "documents": writer.n_documents,
                    "chunks": writer.n_chunks, "sentences": writer.n_sentences},
         "dense": dense, "sentence_dtype": "float16", "built_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "build_seconds": round(time.perf_counter() - started, 1), "synthetic": {"topics": corpus.n_topics}})
-    store.swap_in(out, path, settings.build_grace_seconds)
+    builds.swap_in(out, path, settings.build_grace_seconds)
     questions = corpus.questions(N_QUESTIONS, path, drcd)
     (out / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
     return {"seconds": round(time.perf_counter() - started, 1), "texts_seconds": round(texts_done - started, 1),
@@ -123,17 +123,17 @@ def _model_id(spec: str) -> str:
 # --- measurements, each run in a fresh process ---------------------------------------------------------------------
 
 def _open(index_dir: Path) -> Any:
-    from qa import store
     from qa.backends.local import LocalReader
     from qa.config import Settings
     from qa.encoders import load_embedder
+    from qa.index import builds
     from qa.live import open_build
 
     # The vectors are synthetic: load whichever model the build recorded, only to pass the manifest checks.
-    settings = Settings.load(index_dir=index_dir, model=store.read_current_manifest(index_dir)["model"]["spec"])
+    settings = Settings.load(index_dir=index_dir, model=builds.read_current_manifest(index_dir)["model"]["spec"])
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
-    loaded = open_build(store.resolve_current(index_dir), settings, embedder)
+    loaded = open_build(builds.resolve_current(index_dir), settings, embedder)
     assert isinstance(loaded.retriever.index, LocalReader)
     return loaded, time.perf_counter() - started
 

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.server import DEFAULT_THREADS, DEFAULT_WORKERS, serve
+    from qa.serve.server import DEFAULT_THREADS, DEFAULT_WORKERS, serve
 
     serve(settings, host=args.host, port=args.port,
           workers=DEFAULT_WORKERS if args.workers is None else args.workers,
@@ -142,7 +142,7 @@ def _thresholds(specs: list[str], flag: str) -> dict[str, float]:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.progress import Progress
+    from qa.index.progress import Progress
 
     if args.rollback and settings.backend == "milvus":
         from qa.backends.milvus import rollback
@@ -151,14 +151,14 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Milvus aliases now point at the previous build {build_id}; running servers follow within seconds")
         return 0
     if args.rollback:
-        from qa import store
+        from qa.index import builds
 
-        with store.build_lock(settings.index_dir):
-            build = store.rollback(settings.index_dir, settings.build_grace_seconds)
+        with builds.build_lock(settings.index_dir):
+            build = builds.rollback(settings.index_dir, settings.build_grace_seconds)
         print(f"current index is now the previous build {build.name}; running servers follow within seconds")
         return 0
 
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     bars: list[Progress] = []
 
@@ -181,7 +181,7 @@ def _publish(settings: Settings) -> None:
     import time
 
     from qa.backends.milvus import publish
-    from qa.store import current_path
+    from qa.index.builds import current_path
 
     started = time.perf_counter()
     build = publish(settings, current_path(settings.index_dir).resolve())

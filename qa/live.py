@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qa import store
 from qa.backends.local import LocalReader
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
-from qa.layout import REBUILD_HINT
+from qa.index import builds
+from qa.index.layout import REBUILD_HINT
 from qa.ranking import RankingParams
 from qa.retrieval import Retriever
 
@@ -46,9 +46,9 @@ class Loaded:
 def open_build(build: Path, settings: Settings, embedder: Embedder, ranking: RankingParams | None = None) -> Loaded:
     """Load and verify one build directory for this model and backend, or raise a QAError saying why not."""
     started = time.perf_counter()
-    manifest = store.read_manifest(build)
+    manifest = builds.read_manifest(build)
     _check_manifest(manifest, build, settings, embedder)
-    store.verify_files(build, manifest)
+    builds.verify_files(build, manifest)
     reader = LocalReader(build, manifest)
     return Loaded(Retriever(reader, embedder, ranking), build.name,
                   datetime.now(UTC).isoformat(timespec="seconds"), round(time.perf_counter() - started, 3))
@@ -72,17 +72,17 @@ def current_build_id(settings: Settings) -> str:
         from qa.backends.milvus import current_build_id as milvus_current
 
         return milvus_current(settings)
-    return Path(os.path.realpath(store.current_path(settings.index_dir))).name
+    return Path(os.path.realpath(builds.current_path(settings.index_dir))).name
 
 
 def _open(build_id: str, settings: Settings, embedder: Embedder, ranking: RankingParams | None) -> Loaded:
     if settings.backend == "milvus":
         return open_milvus_build(build_id, settings, embedder, ranking)
-    return open_build(settings.index_dir / store.BUILDS / build_id, settings, embedder, ranking)
+    return open_build(settings.index_dir / builds.BUILDS / build_id, settings, embedder, ranking)
 
 
 def _check_manifest(manifest: Mapping[str, Any], where: Path | str, settings: Settings, embedder: Embedder) -> None:
-    store.check_model(dict(manifest), settings.model, where)
+    builds.check_model(dict(manifest), settings.model, where)
     if embedder.model_id != manifest["model"]["id"]:
         raise IndexMismatchError(f"index in {where} was built with {manifest['model']['id']}, the loaded model is "
                                  f"{embedder.model_id}; {REBUILD_HINT}")
@@ -105,7 +105,7 @@ class LiveIndex:
         if settings.backend == "milvus":
             self.current = open_milvus_build(current_build_id(settings), settings, embedder, ranking)
         else:
-            self.current = open_build(store.resolve_current(settings.index_dir), settings, embedder, ranking)
+            self.current = open_build(builds.resolve_current(settings.index_dir), settings, embedder, ranking)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._loading: str | None = None

@@ -11,7 +11,7 @@ import numpy as np
 from qa.backends import IndexReader
 from qa.chunking import Chunk
 from qa.encoders import Embedder
-from qa.indexing import passage_text
+from qa.index.build import passage_text
 from qa.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk
 from qa.tokens import tokenize

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qa import store
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
+from qa.index import builds
 from qa.live import LiveIndex
 from qa.normalize import normalize
 from qa.ranking import RankingParams
@@ -39,10 +39,10 @@ class QAService:
         if settings.backend == "milvus":
             from qa.backends.milvus import Target, read_manifest
 
-            store.check_model(read_manifest(Target.from_settings(settings)), settings.model,
+            builds.check_model(read_manifest(Target.from_settings(settings)), settings.model,
                               f"Milvus at {settings.milvus_uri}")
         else:
-            store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
+            builds.check_model(builds.read_manifest(builds.resolve_current(settings.index_dir)), settings.model,
                               settings.index_dir)
         embedder = load_embedder(settings.model)
         return cls(LiveIndex(settings, wrap(embedder) if wrap else embedder, ranking), settings, answer_params)

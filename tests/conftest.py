@@ -9,7 +9,7 @@ import pytest
 
 from qa.config import DEFAULT_MODEL, Settings
 from qa.encoders import Embedder, load_embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
 from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parent.parent

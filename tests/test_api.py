@@ -12,17 +12,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from qa.app import create_app
-from qa.openapi import SPEC
+from qa.serve.app import create_app
+from qa.serve.openapi import SPEC
+from qa.serve.worker import app_414
 from qa.service import QAService
-from qa.worker import app_414
 
 pytestmark = pytest.mark.slow
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SOURCE_KEYS = {"n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score", "signals",
                "highlights"}
-ERROR_LOGGER = "qa.app"
+ERROR_LOGGER = "qa.serve.app"
 UNHANDLED = "unhandled error on "  # how the last-resort handler's log message begins
 
 
@@ -33,7 +33,7 @@ def app(service: QAService) -> Flask:
 
 @pytest.fixture
 def client(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[FlaskClient]:
-    """A client whose requests must never reach the last-resort 500 handler (which logs on qa.app)."""
+    """A client whose requests must never reach the last-resort 500 handler (which logs on qa.serve.app)."""
     with caplog.at_level(logging.ERROR, logger=ERROR_LOGGER):
         yield app.test_client()
     assert not [r for r in caplog.get_records("call") if r.getMessage().startswith(UNHANDLED)], \

@@ -14,10 +14,10 @@ from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from qa.app import create_app
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
+from qa.serve.app import create_app
 from qa.service import QAService
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.cache import CachedEncoder, EmbeddingCache, text_key
 from qa.encoders import Embedder, load_embedder
 from qa.errors import IndexCorruptError
+from qa.index.cache import CachedEncoder, EmbeddingCache, text_key
 
 
 class CountingEmbedder:

@@ -18,7 +18,7 @@ from qa.encoders.e5model import best_precision
 from qa.encoders.e5tokenizer import E5Tokenizer
 from qa.encoders.e5torch import E5TorchEmbedder
 from qa.errors import IndexMismatchError, ModelLoadError
-from qa.indexing import build_index
+from qa.index.build import build_index
 from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from qa import layout, store
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index import builds, layout
+from qa.index.build import build_index
 from qa.live import LiveIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def test_live_index_follows_a_rebuild(settings: Settings, embedder: Embedder, sm
     assert held.build_id == first and held.retriever.index.document("pw") is not None  # in-flight build still works
     hits = live.get().retriever.search("数字钱包可以跨境汇款吗", k=1)
     assert hits[0].chunk.doc_id == "remit"
-    store.rollback(settings.index_dir, 0)
+    builds.rollback(settings.index_dir, 0)
     assert _wait_for(live, first)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import evaluation, store
+from qa import evaluation
 from qa.backends.local import LocalReader
 from qa.backends.milvus import MilvusBackendError, MilvusReader, current_build_id, publish, rollback
 from qa.backends.milvus.client import KINDS, client, collection_name
@@ -19,6 +19,7 @@ from qa.backends.milvus.schema import TEXT_PART_BYTES
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
+from qa.index import builds
 from qa.live import LiveIndex
 from qa.service import QAService
 from qa.tokens import tokenize
@@ -41,7 +42,7 @@ def _copy_build(source: Path, builds: Path, name: str) -> Path:
 def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
     """The seed build published to a fresh Lite database; yields Milvus settings and the local build it came from."""
     root = tmp_path_factory.mktemp("milvus")
-    local = store.resolve_current(seed_settings.index_dir)
+    local = builds.resolve_current(seed_settings.index_dir)
     build = _copy_build(local, root / "builds", "20260101T000000-1-000001")
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(root / "milvus.db"),
                              index_dir=root / "unused-index-dir")
@@ -52,7 +53,7 @@ def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def readers(published: tuple[Settings, Path]) -> tuple[MilvusReader, LocalReader]:
     settings, local = published
-    return MilvusReader.open(settings), LocalReader(local, store.read_manifest(local))
+    return MilvusReader.open(settings), LocalReader(local, builds.read_manifest(local))
 
 
 def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusReader, LocalReader],
@@ -119,7 +120,7 @@ def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_an
     assert {collection_name(ids[0], kind) for kind in KINDS}.isdisjoint(names)  # retired past a 0 s grace
     assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
     # the local record of each publish: its manifest names the backend and the collections
-    manifest = store.read_manifest(builds[2])
+    manifest = builds.read_manifest(builds[2])
     assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
         publish(settings, builds[2])
@@ -134,7 +135,7 @@ def test_a_local_server_refuses_a_build_published_to_milvus(published: tuple[Set
     _, local = published
     index_dir = tmp_path / "index"
     build = _copy_build(local, index_dir / "builds", "20260103T000000-1-000001")
-    store.swap_in(index_dir, build, grace_seconds=600)
+    builds.swap_in(index_dir, build, grace_seconds=600)
     publish(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "other.db")), build)
     with pytest.raises(IndexMismatchError, match="QA_BACKEND=milvus"):
         QAService.load(Settings.load(environ={}, index_dir=index_dir))

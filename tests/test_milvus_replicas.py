@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from processes import Process, milvus_server, nginx, replica, request
 
-from qa import store
 from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
+from qa.index.builds import resolve_current
 
 NGINX = Path("/usr/sbin/nginx")
 pytestmark = [pytest.mark.slow,
@@ -74,7 +74,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tupl
         settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=root / name, cache_dir=root,
                                  backend="milvus")
         build_index(settings, embedder=embedder)
-        out.append(store.resolve_current(settings.index_dir))
+        out.append(resolve_current(settings.index_dir))
     return out[0], out[1]
 
 

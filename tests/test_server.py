@@ -25,7 +25,7 @@ from processes import free_port, stop
 from prometheus_client.parser import text_string_to_metric_families
 
 from qa.config import Settings
-from qa.indexing import build_index
+from qa.index.build import build_index
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from qa.app import create_app
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
+from qa.serve.app import create_app
+from qa.serve.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
 from qa.service import QAService
-from qa.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
 
 pytestmark = pytest.mark.slow
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from qa import layout
 from qa.backends import DocumentInfo
 from qa.chunking import Chunk
 from qa.corpus import Document
-from qa.dense import DenseIndex
-from qa.docstore import DocStore
 from qa.errors import IndexCorruptError
-from qa.npyrows import NpyRows
-from qa.sparse import SparseIndex, top_positive
+from qa.index import layout
+from qa.index.dense import DenseIndex
+from qa.index.docstore import DocStore
+from qa.index.npyrows import NpyRows
+from qa.index.sparse import SparseIndex, top_positive
 
 
 class LocalReader:

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from scipy import sparse as sp
 
-from qa import layout, store
 from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
     KINDS,
@@ -32,6 +31,7 @@ from qa.backends.milvus.client import (
     ensure_loaded,
 )
 from qa.config import Settings
+from qa.index import builds, layout
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000
@@ -45,8 +45,8 @@ def publish(settings: Settings, build_dir: Path) -> str:
     target = Target.from_settings(settings)
     ensure_database(target)
     milvus = client(target)
-    manifest = store.read_manifest(build_dir)  # a finished format-2 build, intact: checked before any upload
-    store.verify_files(build_dir, manifest)
+    manifest = builds.read_manifest(build_dir)  # a finished format-2 build, intact: checked before any upload
+    builds.verify_files(build_dir, manifest)
     build = build_id_of(build_dir)
     names = {kind: collection_name(build, kind) for kind in KINDS}
     if current_alias_target(target) == names["manifest"]:

@@ -64,7 +64,7 @@ def _render_414(app: Any, method: str, path: str, limit: int) -> bytes:
 
 def app_414(app: Any, method: str, path: str, limit: int) -> Any:
     """The Flask app's own 414 response for a request to `path` whose request line was over `limit` bytes."""
-    from qa.app import error_page_or_json
+    from qa.serve.app import error_page_or_json
 
     message = (f"the request line is longer than {limit} bytes; send long questions with POST /api/ask"
                if path.startswith("/api/") else

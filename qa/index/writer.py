@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from qa import layout
 from qa.chunking import Chunk, match_text
 from qa.corpus import Document
-from qa.dense import build_ivf, ivf_lists
-from qa.docstore import DocStore, DocStoreWriter
-from qa.sparse import SparseBuilder
+from qa.index import layout
+from qa.index.dense import build_ivf, ivf_lists
+from qa.index.docstore import DocStore, DocStoreWriter
+from qa.index.sparse import SparseBuilder
 
 _INT32_MAX = 2**31 - 1
 # float16 halves the largest file of a build; `bench/bench_index.py`-style evaluations showed no quality change.

@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, ServiceUnavailable, UnsupportedMediaType
 
 from qa.errors import QuestionError
-from qa.observe import note_answered
-from qa.openapi import spec_for
+from qa.serve.observe import note_answered
+from qa.serve.openapi import spec_for
 from qa.service import MAX_TOP_K, QAService
 
 api = Blueprint("api", __name__, url_prefix="/api")

@@ -15,7 +15,7 @@ from typing import Any
 
 from qa import __version__
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
-from qa.layout import BUILDS, CURRENT, FORMAT_VERSION, MANIFEST, REBUILD_HINT
+from qa.index.layout import BUILDS, CURRENT, FORMAT_VERSION, MANIFEST, REBUILD_HINT
 
 # Files up to this size are hashed whole at every load; larger ones by samples, so loading stays O(1) in size.
 FULL_HASH_LIMIT = 64 << 20

@@ -8,8 +8,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from qa.logs import ENV_ANSWERED, ENV_REQUEST_ID
-from qa.metrics import record_request
+from qa.serve.logs import ENV_ANSWERED, ENV_REQUEST_ID
+from qa.serve.metrics import record_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's own id is kept when it is short and plain (it ends up in logs and a response header).

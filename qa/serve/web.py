@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 from flask import Blueprint, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
-from qa.api import current_service, unavailable_reason
 from qa.errors import QuestionError
-from qa.observe import note_answered
+from qa.serve.api import current_service, unavailable_reason
+from qa.serve.observe import note_answered
 
 web = Blueprint("web", __name__)
 

@@ -10,20 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qa import store
-from qa.cache import CachedEncoder, EmbeddingCache, text_key
 from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
-from qa.docstore import DocStore
 from qa.encoders import Embedder, load_embedder
 from qa.errors import CorpusError
-from qa.layout import DOCS
+from qa.index import builds
+from qa.index.cache import CachedEncoder, EmbeddingCache, text_key
+from qa.index.docstore import DocStore
+from qa.index.layout import DOCS
+from qa.index.progress import duration
+from qa.index.writer import BuildWriter
 from qa.normalize import normalize
-from qa.progress import duration
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
-from qa.writer import BuildWriter
 
 # Given the total number of texts to embed, returns the callback that receives how many were just done.
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -66,9 +66,9 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
     started = time.perf_counter()
     embedder = embedder or load_embedder(settings.model)
     say = notice or (lambda _: None)
-    with store.build_lock(settings.index_dir), \
+    with builds.build_lock(settings.index_dir), \
             EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
-        build = store.new_build_dir(settings.index_dir)
+        build = builds.new_build_dir(settings.index_dir)
         try:
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
@@ -77,7 +77,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-            store.write_manifest(build, {
+            builds.write_manifest(build, {
                 "backend": settings.backend,  # `qa index --backend milvus` then publishes it
                 "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
@@ -87,7 +87,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 2),
             })
-            store.swap_in(settings.index_dir, build, settings.build_grace_seconds)
+            builds.swap_in(settings.index_dir, build, settings.build_grace_seconds)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise

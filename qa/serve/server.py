@@ -13,13 +13,13 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from qa.batching import BatchingEmbedder
 from qa.config import Settings
 from qa.errors import QAError
-from qa.logs import ACCESS_LOG_FORMAT, logger_class
+from qa.serve.batching import BatchingEmbedder
+from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
+from qa.serve.worker import QAWorker
 from qa.service import QAService
 from qa.tokens import tokenize
-from qa.worker import QAWorker
 
 WARMUP_QUESTION = "付款失败但钱被扣了怎么办？"
 # Chosen with bench/bench_api.py on 2 cores (README, Serving): one single-threaded encode per worker and one
@@ -45,7 +45,7 @@ class QAServer(BaseApplication):
         self.cfg.set("child_exit", self.child_exit)
 
     def load(self) -> Any:
-        from qa.app import create_app
+        from qa.serve.app import create_app
 
         return create_app({"QA_SERVICE": self.service})
 
@@ -87,7 +87,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
 
 
 def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
-    from qa.metrics import observe_encode
+    from qa.serve.metrics import observe_encode
 
     # Fork safety: loading maps the weights without starting OpenMP threads. A process that has encoded
     # anything before fork() leaves its children hanging on their first encode, so the master never encodes.

@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 
 from qa.errors import IndexCorruptError
-from qa.npyrows import NpyRows
+from qa.index.npyrows import NpyRows
 
 # Training needs ~40 points per list; more only slows the build.
 _TRAIN_POINTS_PER_LIST = 40

@@ -120,7 +120,7 @@
     }
   }
 
-  // The same markup as web/templates/_result.html.
+  // The same markup as templates/_result.html.
   function buildResult(data) {
     const answered = data.answered;
     const quotes = data.quotes || [];

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from qa import observe
-from qa.api import api, error_response
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
-from qa.metrics import metrics
+from qa.serve import observe
+from qa.serve.api import api, error_response
+from qa.serve.metrics import metrics
+from qa.serve.web import web
 from qa.service import QAService
-from qa.web import web
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY_BYTES = 16 * 1024
 # A body over MAX_BODY_BYTES is read and discarded up to this much, so the client (still sending) reads the 413
 # instead of a reset connection; past it the connection is closed.
@@ -37,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Config: QA_SERVICE (a loaded QAService), else QA_INDEX_DIR / QA_MODEL to load one; failing, 503s."""
-    app = Flask(__name__, template_folder=str(WEB_DIR / "templates"), static_folder=str(WEB_DIR / "static"))
+    # templates/ and static/ are package data beside this module, so an installed wheel serves the page too.
+    app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.config.update(test_config or {})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
