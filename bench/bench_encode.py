@@ -20,7 +20,7 @@ CHILD = """
 import json, statistics, sys, time
 from qa.config import Settings
 from qa.encoders import load_embedder
-from qa.index.build import passage_text
+from qa.encoders import passage_text
 questions, batches, repeat = json.loads(sys.stdin.read())
 texts = [passage_text(q) for q in questions] * repeat
 embedder = load_embedder(Settings.load().model)  # the model `qa serve` would load (QA_MODEL or the default)

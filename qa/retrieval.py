@@ -10,8 +10,7 @@ import numpy as np
 
 from qa.backends import IndexReader
 from qa.chunking import Chunk
-from qa.encoders import Embedder
-from qa.index.build import passage_text
+from qa.encoders import Embedder, passage_text
 from qa.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk
 from qa.tokens import tokenize

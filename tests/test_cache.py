@@ -156,10 +156,26 @@ def test_texts_are_keyed_as_given_and_prepared_only_to_embed(tmp_path: Path, cou
         return text.upper()
 
     with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        encoder = CachedEncoder(counting, cache, prepare=prepare)
+        encoder = CachedEncoder(counting, cache, prepare=prepare, prepare_version="upper-1")
         encoder.encode(["abc", "def"])
         assert counting.embedded == ["ABC", "DEF"] and prepared == ["abc", "def"]
         _, hits = encoder.encode(["abc", "xyz"])
         assert hits == 1 and prepared == ["abc", "def", "xyz"]  # a cached text is never prepared again
-        assert set(cache.get_many([text_key("abc"), text_key("def"), text_key("xyz")])) == {
-            text_key("abc"), text_key("def"), text_key("xyz")}
+        keys = [encoder.key(t) for t in ("abc", "def", "xyz")]
+        assert set(cache.get_many(keys)) == set(keys)
+        assert encoder.key("abc") == text_key("upper-1\x00abc") != text_key("abc")
+
+
+def test_another_preparation_version_re_embeds(tmp_path: Path, counting: CountingEmbedder) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
+        CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-1").encode(["abc"])
+        _, hits = CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-1").encode(["abc"])
+        assert hits == 1
+        _, hits = CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-2").encode(["abc"])
+        assert hits == 0 and counting.embedded == ["ABC", "ABC"]
+
+
+def test_a_preparation_without_its_version_is_refused(tmp_path: Path, counting: CountingEmbedder) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache, \
+            pytest.raises(ValueError, match="prepare_version"):
+        CachedEncoder(counting, cache, prepare=str.upper)

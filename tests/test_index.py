@@ -52,6 +52,17 @@ def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Emb
     assert len(dirs) == 3 and old_build.exists()
 
 
+def test_a_new_normalisation_re_embeds_everything(settings: Settings, embedder: Embedder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.index.build
+
+    first = build_index(settings, embedder=embedder)
+    assert build_index(settings, embedder=embedder).cache_hits == first.embedded
+    # an OpenCC upgrade or a change of the project's rules moves the version the cache keys vectors by
+    monkeypatch.setattr(qa.index.build, "PASSAGE_TEXT_VERSION", "qa-normalize-999+opencc-9.9")
+    assert build_index(settings, embedder=embedder).cache_hits == 0
+
+
 def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: Settings, embedder: Embedder,
                                                                      small_corpus: Path) -> None:
     settings = replace(settings, build_grace_seconds=0)

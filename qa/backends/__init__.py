@@ -8,24 +8,12 @@ and answers in `qa.retrieval` / `qa.answer` are shared and a backend only stores
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from qa.chunking import Chunk
-from qa.corpus import Document
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """What a result card shows of a document, without its (possibly large) text."""
-
-    doc_id: str
-    title: str
-    url: str | None = None
-    date: str | None = None
-    source: str | None = None
+from qa.corpus import Document, DocumentInfo
 
 
 class IndexReader(Protocol):

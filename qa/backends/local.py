@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.backends import DocumentInfo
 from qa.chunking import Chunk
-from qa.corpus import Document
+from qa.corpus import Document, DocumentInfo
 from qa.errors import IndexCorruptError
 from qa.index import layout
 from qa.index.dense import DenseIndex

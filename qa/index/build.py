@@ -13,15 +13,14 @@ from datetime import UTC, datetime
 from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
-from qa.encoders import Embedder, load_embedder
+from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
 from qa.errors import CorpusError
 from qa.index import builds
-from qa.index.cache import CachedEncoder, EmbeddingCache, text_key
+from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.index.docstore import DocStore
 from qa.index.layout import DOCS
 from qa.index.progress import duration
 from qa.index.writer import BuildWriter
-from qa.normalize import normalize
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
 
@@ -55,11 +54,6 @@ class BuildReport:
                 f"{self.cache_hits} of {self.embedded} embeddings from cache; build {self.build_id}")
 
 
-def passage_text(text: str) -> str:
-    """What the embedding model sees for a passage or sentence (queries get the same normalisation)."""
-    return normalize(text)
-
-
 def build_index(settings: Settings, progress: ProgressFactory | None = None, embedder: Embedder | None = None,
                 notice: Notice | None = None) -> BuildReport:
     """Build a complete index in a new directory and swap it in; on any failure the previous index keeps serving."""
@@ -73,7 +67,8 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer)
             writer.start_vectors()
-            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH, prepare=passage_text)
+            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH, prepare=passage_text,
+                                    prepare_version=PASSAGE_TEXT_VERSION)
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
@@ -124,7 +119,7 @@ def _plan(writer: BuildWriter, encoder: CachedEncoder, say: Notice) -> int:
     probe: list[str] = []
     for batches in (writer.chunk_batches(TEXT_BATCH), writer.sentence_batches(TEXT_BATCH)):
         for _, texts, docs in batches:
-            keys = [text_key(t) for t in texts]
+            keys = [encoder.key(t) for t in texts]
             cached = encoder.cache.has_many(keys)
             for key, text, doc in zip(keys, texts, docs.tolist(), strict=True):
                 if key in cached:

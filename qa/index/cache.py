@@ -106,12 +106,15 @@ class CachedEncoder:
     as soon as it is done, so an interrupted build keeps its progress."""
 
     def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16,
-                 group_size: int = 512, prepare: Callable[[str], str] | None = None) -> None:
+                 group_size: int = 512, prepare: Callable[[str], str] | None = None,
+                 prepare_version: str = "") -> None:
         if batch_size < 1 or group_size < 1:
             raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
         if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
             raise ValueError(f"cache is for {cache.model_id} (dim {cache.dim}), "
                              f"embedder is {embedder.model_id} (dim {embedder.dim})")
+        if prepare is not None and not prepare_version:
+            raise ValueError("a prepare function needs its prepare_version: the cache keys vectors by it")
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size
@@ -119,11 +122,18 @@ class CachedEncoder:
         # Texts are keyed as given and prepared (normalised) only when they must be embedded: a build then
         # normalises each new text once, and cached ones never.
         self.prepare = prepare or (lambda text: text)
+        # ... and the key holds what prepare does (the normaliser's and OpenCC's versions for passage_text), so
+        # a change of either re-embeds instead of reusing vectors of the old normalisation.
+        self._salt = f"{prepare_version}\x00" if prepare_version else ""
+
+    def key(self, text: str) -> str:
+        """The cache key of a text as given: its hash with the preparation's version."""
+        return text_key(self._salt + text)
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
         """Vectors for texts in input order and how many came from the cache; progress gets counts adding up
         to len(texts)."""
-        keys = [text_key(t) for t in texts]
+        keys = [self.key(t) for t in texts]
         vectors = self.cache.get_many(keys)
         hits = sum(1 for k in keys if k in vectors)
         missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}.items())

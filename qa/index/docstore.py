@@ -10,8 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.backends import DocumentInfo
-from qa.corpus import Document
+from qa.corpus import Document, DocumentInfo
 from qa.errors import IndexCorruptError
 
 _SCHEMA = """

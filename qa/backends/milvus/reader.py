@@ -11,7 +11,6 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from qa.backends import DocumentInfo
 from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
     MilvusBackendError,
@@ -25,7 +24,7 @@ from qa.backends.milvus.client import (
 )
 from qa.chunking import Chunk
 from qa.config import Settings
-from qa.corpus import Document
+from qa.corpus import Document, DocumentInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CACHE_ROWS = 16  # row sets whose vectors were fetched: one question asks dense, BM25 and presence of the same rows
