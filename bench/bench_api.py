@@ -132,9 +132,9 @@ def _server_env(args: argparse.Namespace) -> dict[str, str]:
 
 def _default_workers() -> int:
     sys.path.insert(0, str(ROOT))
-    from qa.serve.server import DEFAULT_WORKERS
+    from qa.config import Settings
 
-    return DEFAULT_WORKERS
+    return Settings().workers
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, workers: int) -> None:

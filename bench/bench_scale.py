@@ -133,7 +133,7 @@ def _open(index_dir: Path) -> Any:
     settings = Settings.load(index_dir=index_dir, model=builds.read_current_manifest(index_dir)["model"]["spec"])
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
-    loaded = open_build(builds.resolve_current(index_dir), settings, embedder)
+    loaded = open_build(settings, builds.resolve_current(index_dir).name, embedder)
     assert isinstance(loaded.retriever.index, LocalReader)
     return loaded, time.perf_counter() - started
 

@@ -51,7 +51,7 @@ class Answer:
 
 def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Sentence]:
     """The sentences of the given hits, in source order."""
-    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(retriever, hit, n, query.vector)]
+    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(query, hit, n)]
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,14 +11,18 @@ from qa import cli
 from qa.config import Settings
 from qa.errors import QAError
 from qa.evaluation import Question, answer_sentences, judge, load_questions, match_form, roc_auc, summarize
+from qa.results import AskResult, Signals, Source
 
 
-def _result(answer: str, sources: list[dict[str, Any]], answered: bool = True, took: float = 10.0) -> dict[str, Any]:
-    return {"answer": answer, "answered": answered, "sources": sources, "took_ms": took}
+def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
+            answerability: float = 0.5) -> AskResult:
+    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
+                     sources=sources, took_ms=took)
 
 
-def _src(doc_id: str, text: str) -> dict[str, Any]:
-    return {"doc_id": doc_id, "text": text}
+def _src(doc_id: str, text: str) -> Source:
+    return Source(n=1, doc_id=doc_id, title=doc_id, url=None, date=None, chunk_id=f"{doc_id}:0", text=text, start=0,
+                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0), highlights=[])
 
 
 def test_corpus_text_gold_ignores_whitespace_and_punctuation() -> None:
@@ -97,8 +100,8 @@ def test_abstention_auc_by_hand() -> None:
     assert roc_auc([0.5], []) is None and roc_auc([None], [0.1]) is None
     answerable = Question("a", "?", gold=("甲",))
     unanswerable = Question("u", "?", unanswerable=True)
-    judgements = [judge(answerable, {**_result("甲。[1]", [_src("d", "甲")]), "answerability": 0.7}),
-                  judge(unanswerable, {**_result("", [_src("d", "乙")], answered=False), "answerability": -0.2})]
+    judgements = [judge(answerable, _result("甲。[1]", [_src("d", "甲")], answerability=0.7)),
+                  judge(unanswerable, _result("", [_src("d", "乙")], answered=False, answerability=-0.2))]
     assert summarize(judgements)["abstention_auc"] == 1.0
 
 

@@ -64,20 +64,20 @@ def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusRead
     for question in QUESTIONS:
         vector = embedder.encode_queries([question])[0]
         terms = [*dict.fromkeys(tokenize(question)), "语料里没有的词"]
-        assert [r for r, _ in milvus.dense_search(vector, 5)] == [r for r, _ in local.dense_search(vector, 5)]
-        np.testing.assert_allclose(milvus.dense_scores(vector, all_rows), local.dense_scores(vector, all_rows),
-                                   atol=1e-5)
-        assert [r for r, _ in milvus.sparse_search(terms, 50)] == [r for r, _ in local.sparse_search(terms, 50)]
-        np.testing.assert_allclose([s for _, s in milvus.sparse_search(terms, 50)],
-                                   [s for _, s in local.sparse_search(terms, 50)], rtol=1e-5)
-        np.testing.assert_allclose(milvus.sparse_scores(terms, all_rows), local.sparse_scores(terms, all_rows),
+        remote, here = milvus.question(vector, terms), local.question(vector, terms)
+        assert [r for r, _ in remote.dense_search(5)] == [r for r, _ in here.dense_search(5)]
+        np.testing.assert_allclose(remote.dense_scores(all_rows), here.dense_scores(all_rows), atol=1e-5)
+        assert [r for r, _ in remote.sparse_search(50)] == [r for r, _ in here.sparse_search(50)]
+        np.testing.assert_allclose([s for _, s in remote.sparse_search(50)],
+                                   [s for _, s in here.sparse_search(50)], rtol=1e-5)
+        np.testing.assert_allclose(remote.sparse_scores(all_rows), here.sparse_scores(all_rows),
                                    rtol=1e-5, atol=1e-6)
         assert milvus.document_frequencies(terms).tolist() == local.document_frequencies(terms).tolist()
-        assert (milvus.term_presence(terms, all_rows) == local.term_presence(terms, all_rows)).all()
-        np.testing.assert_allclose(milvus.best_sentence_scores(vector, all_rows[::-1]),
-                                   local.best_sentence_scores(vector, all_rows[::-1]), atol=1e-5)
-        spans, cosines = milvus.sentence_scores(vector, 3)
-        local_spans, local_cosines = local.sentence_scores(vector, 3)
+        assert (remote.term_presence(all_rows) == here.term_presence(all_rows)).all()
+        np.testing.assert_allclose(remote.best_sentence_scores(all_rows[::-1]),
+                                   here.best_sentence_scores(all_rows[::-1]), atol=1e-5)
+        spans, cosines = remote.sentence_scores(3)
+        local_spans, local_cosines = here.sentence_scores(3)
         assert spans.tolist() == local_spans.tolist()
         np.testing.assert_allclose(cosines, local_cosines, atol=1e-5)
     rows = [4, 0, 7]
@@ -97,7 +97,7 @@ def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Sett
     remote = evaluation.summarize(evaluation.evaluate(questions, milvus_service.ask))
     for metric in ("recall@1", "recall@3", "mrr", "answer_hit", "citation_precision"):
         assert abs((remote[metric] or 0) - (local[metric] or 0)) <= 0.01, (metric, local, remote)
-    assert milvus_service.health()["build_id"] == current_build_id(settings)
+    assert milvus_service.health().build_id == current_build_id(settings)
 
 
 def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_and_rolls_back(
@@ -105,25 +105,25 @@ def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_an
     base, local = published
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "swap.db"),
                              build_grace_seconds=0)
-    builds = [_copy_build(local, tmp_path / "builds", f"20260102T00000{i}-1-000001") for i in range(3)]
-    ids = [publish(settings, builds[0])]
+    dirs = [_copy_build(local, tmp_path / "builds", f"20260102T00000{i}-1-000001") for i in range(3)]
+    ids = [publish(settings, dirs[0])]
     live = LiveIndex(settings, embedder, check_interval=0.0)
     assert live.get().build_id == ids[0]
-    ids.append(publish(settings, builds[1]))
+    ids.append(publish(settings, dirs[1]))
     deadline = time.monotonic() + 10  # the switch is loaded in a background thread
     while live.get().build_id != ids[1] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert live.get().build_id == ids[1] == current_build_id(settings)
     assert live.get().retriever.search("付款失败", k=3)
-    ids.append(publish(settings, builds[2]))
+    ids.append(publish(settings, dirs[2]))
     names = set(client(live.current.retriever.index.target).list_collections())  # type: ignore[attr-defined]
     assert {collection_name(ids[0], kind) for kind in KINDS}.isdisjoint(names)  # retired past a 0 s grace
     assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
     # the local record of each publish: its manifest names the backend and the collections
-    manifest = builds.read_manifest(builds[2])
+    manifest = builds.read_manifest(dirs[2])
     assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
-        publish(settings, builds[2])
+        publish(settings, dirs[2])
     assert rollback(settings) == ids[1] == current_build_id(settings)  # `qa index --rollback --backend milvus`
     with pytest.raises(MilvusBackendError, match="no earlier build"):
         rollback(settings)

@@ -59,6 +59,15 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def record_in_manifest(build: Path, **fields: Any) -> None:
+    """Add what happened to a finished build since (e.g. where it was published) to its manifest, atomically; the
+    files and their checksums are unchanged."""
+    manifest = {**json.loads((build / MANIFEST).read_text(encoding="utf-8")), **fields}
+    tmp = build / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, build / MANIFEST)
+
+
 def resolve_current(index_dir: Path) -> Path:
     """The build directory `current` points at (IndexNotFoundError when there is none)."""
     link = current_path(index_dir)

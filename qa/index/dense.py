@@ -9,6 +9,7 @@ import faiss
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.index.layout import REBUILD_HINT
 from qa.index.npyrows import NpyRows
 
 # Training needs ~40 points per list; more only slows the build.
@@ -56,7 +57,7 @@ class DenseIndex:
         if ann is not None:
             if ann.ntotal != len(vectors) or ann.d != vectors.shape[1]:
                 raise IndexCorruptError(f"the ANN index holds {ann.ntotal}×{ann.d} vectors, the vector file "
-                                        f"{vectors.shape[0]}×{vectors.shape[1]}; rebuild it with `qa index`")
+                                        f"{vectors.shape[0]}×{vectors.shape[1]}; {REBUILD_HINT}")
             faiss.extract_index_ivf(ann).nprobe = nprobe
 
     @classmethod
@@ -65,7 +66,7 @@ class DenseIndex:
             vectors = np.load(vectors_path, mmap_mode="r")
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"dense vectors {vectors_path} are unreadable ({exc}); "
-                                    "rebuild the index with `qa index`") from exc
+                                    f"{REBUILD_HINT}") from exc
         ann = None
         if ann_path is not None:
             try:
@@ -73,7 +74,7 @@ class DenseIndex:
                 ann = faiss.read_index(str(ann_path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             except RuntimeError as exc:  # faiss reports every read/format failure as RuntimeError
                 raise IndexCorruptError(f"ANN index {ann_path} is unreadable ({exc}); "
-                                        "rebuild the index with `qa index`") from exc
+                                        f"{REBUILD_HINT}") from exc
         return cls(_check_matrix(vectors, "dense vectors"), ann, nprobe, NpyRows(vectors_path))
 
     @property
@@ -108,6 +109,18 @@ class DenseIndex:
         scores_ann, ids = self._ann.search(q, k)
         # IVF returns fewer than k results, padded with id -1, when the probed lists hold fewer rows.
         return [(int(i), float(s)) for i, s in zip(ids[0], scores_ann[0], strict=True) if i >= 0]
+
+    def vectors(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi-1 in order (a sequential scan, e.g. to publish the build elsewhere)."""
+        return np.asarray(self._vectors[lo:hi], dtype=np.float32)
+
+    def close(self) -> None:
+        """Let go of the files: the pread descriptor now, the maps with the last reference to them (nothing else
+        holds one, so CPython unmaps them here, not at some later garbage collection)."""
+        if self._rows is not None:
+            self._rows.close()
+        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._ann = None
 
     def scores_for(self, query: np.ndarray, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Exact inner products between the query and the given rows, in the given order."""

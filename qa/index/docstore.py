@@ -12,6 +12,7 @@ from typing import Any
 
 from qa.corpus import Document, DocumentInfo
 from qa.errors import IndexCorruptError
+from qa.index.layout import REBUILD_HINT
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -53,14 +54,16 @@ class DocStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         if not path.is_file():
-            raise IndexCorruptError(f"document store {path} is missing; rebuild the index with `qa index`")
+            raise IndexCorruptError(f"document store {path} is missing; {REBUILD_HINT}")
         self._local = threading.local()
+        # every thread's connection, so close() releases them all (a swapped-out build must let go of its files)
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         try:
             self._connection().execute("SELECT idx FROM documents LIMIT 1").fetchall()
             self._connection().execute("SELECT row FROM chunks LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"document store {path} is unreadable ({exc}); "
-                                    "rebuild the index with `qa index`") from exc
+            raise IndexCorruptError(f"document store {path} is unreadable ({exc}); {REBUILD_HINT}") from exc
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -68,6 +71,8 @@ class DocStore:
             # immutable: the file never changes after the build, so SQLite needs no locks or journal.
             db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             self._local.db, self._local.pid = db, os.getpid()
+            with self._lock:
+                self._opened.append(db)
         return db
 
     def chunk_texts(self, rows: Sequence[int]) -> dict[int, tuple[str, tuple[str, ...]]]:
@@ -98,6 +103,16 @@ class DocStore:
             out.update((r[0], DocumentInfo(*r)) for r in self._connection().execute(query, part))
         return out
 
+    def n_documents(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def iter_documents(self) -> Iterator[tuple[int, Document]]:
+        """(idx, document) of every document in idx order, read as the cursor advances."""
+        cursor = self._connection().execute(
+            "SELECT idx, doc_id, title, text, url, date, source FROM documents ORDER BY idx")
+        for idx, *fields in cursor:
+            yield idx, Document(*fields)
+
     def iter_chunk_texts(self, start: int, stop: int, batch: int) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
         """Rows start..stop-1 in order, in lists of at most batch rows (for streaming the embedding pass)."""
         for lo in range(start, stop, batch):
@@ -106,10 +121,12 @@ class DocStore:
             yield [texts[row] for row in range(lo, hi)]
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        """Close every thread's connection (callers make sure no request still reads this store)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
             db.close()
-            self._local.db = None
+        self._local = threading.local()
 
 
 def _batches(items: list[Any]) -> Iterator[list[Any]]:

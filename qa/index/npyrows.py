@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.index.layout import REBUILD_HINT
 
 
 class NpyRows:
@@ -26,13 +27,13 @@ class NpyRows:
                 shape, fortran, dtype = read_header(handle)
                 self.offset = handle.tell()
         except (OSError, ValueError) as exc:
-            raise IndexCorruptError(f"{path} is unreadable ({exc}); rebuild the index with `qa index`") from exc
+            raise IndexCorruptError(f"{path} is unreadable ({exc}); {REBUILD_HINT}") from exc
         if len(shape) not in (1, 2) or fortran:
-            raise IndexCorruptError(f"{path} is not a 1-D or 2-D row-major array; rebuild the index with `qa index`")
+            raise IndexCorruptError(f"{path} is not a 1-D or 2-D row-major array; {REBUILD_HINT}")
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
         self.row_bytes = self.dtype.itemsize * (shape[1] if len(shape) == 2 else 1)
         if os.path.getsize(path) < self.offset + self.row_bytes * shape[0]:
-            raise IndexCorruptError(f"{path} is truncated; rebuild the index with `qa index`")
+            raise IndexCorruptError(f"{path} is truncated; {REBUILD_HINT}")
         self._fd = os.open(path, os.O_RDONLY)
         os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)  # no read-ahead around scattered rows
         # A swapped-out build is dropped, not closed, while requests may still hold it: close with the object.
@@ -53,7 +54,7 @@ class NpyRows:
             size = count * self.row_bytes
             data = os.pread(self._fd, size, self.offset + start * self.row_bytes)
             if len(data) != size:
-                raise IndexCorruptError(f"{self.path} ended early; rebuild the index with `qa index`")
+                raise IndexCorruptError(f"{self.path} ended early; {REBUILD_HINT}")
             flat[at:at + size] = np.frombuffer(data, dtype=np.uint8)
             at += size
         return out

@@ -9,13 +9,14 @@ from typing import Any
 
 import bm25s
 import numpy as np
+from scipy import sparse as sp
 
 from qa.errors import IndexCorruptError
+from qa.index.layout import REBUILD_HINT
 
 # bm25s's default file names, listed so a broken index can be blamed on the file that is actually broken.
 _JSON_FILES = ("params.index.json", "vocab.index.json")
 _ARRAY_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
-_REBUILD = "rebuild the index with `qa index`"
 
 
 K1 = 1.5
@@ -135,6 +136,24 @@ class SparseIndex:
                     if len(column) else False
         return out
 
+    def close(self) -> None:
+        """Drop the mapped postings (their maps close with the last reference, which this object holds)."""
+        self._bm25 = None
+        self._indptr = self._indices = np.zeros(0, dtype=np.int64)
+
+    def row_weights(self) -> sp.csr_matrix:
+        """The (row, term id) BM25 weights as a row-major matrix: one chunk's sparse vector per row. bm25s
+        stores them column-wise (postings per term)."""
+        scores = self._bm25.scores
+        return sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]),
+                             shape=(self.n_rows, len(self._indptr) - 1)).tocsr()
+
+    def vocabulary(self) -> list[tuple[str, int, int]]:
+        """(term, id, document frequency) of every term, by id."""
+        df = np.diff(self._indptr)
+        return [(term, tid, int(df[tid])) for term, tid in sorted(self._bm25.vocab_dict.items(),
+                                                                   key=lambda item: item[1])]
+
     def save(self, directory: Path) -> None:
         """Write the index files into directory (created if needed)."""
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -146,11 +165,11 @@ class SparseIndex:
         directory = Path(directory)
         for name in (*_JSON_FILES, *_ARRAY_FILES):
             if not (directory / name).is_file():
-                raise IndexCorruptError(f"BM25 index file {directory / name} is missing; {_REBUILD}")
+                raise IndexCorruptError(f"BM25 index file {directory / name} is missing; {REBUILD_HINT}")
         try:
             bm25 = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, EOFError) as exc:
-            raise IndexCorruptError(f"{_unreadable_file(directory, exc)}; {_REBUILD}") from exc
+            raise IndexCorruptError(f"{_unreadable_file(directory, exc)}; {REBUILD_HINT}") from exc
         _check_consistent(directory, bm25)
         return cls(bm25)
 
@@ -206,4 +225,4 @@ def _check_consistent(directory: Path, bm25: bm25s.BM25) -> None:
         problems.append(f"indices.csc.index.npy refers to rows beyond num_docs={num_docs}")
     if problems:
         details = "; ".join(problems)
-        raise IndexCorruptError(f"BM25 index in {directory} is inconsistent: {details}; {_REBUILD}")
+        raise IndexCorruptError(f"BM25 index in {directory} is inconsistent: {details}; {REBUILD_HINT}")

@@ -7,13 +7,15 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, ServiceUnavailable, UnsupportedMediaType
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from qa.errors import QuestionError
+from qa.results import Unavailable
+from qa.serve.loaded import app_settings, current_service, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 from qa.serve.openapi import spec_for
-from qa.service import MAX_TOP_K, QAService
+from qa.service import MAX_TOP_K
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -21,18 +23,6 @@ ASK_FIELDS = ("question", "top_k")
 SPEC_EXAMPLE_IDS = 10  # document ids listed as examples in the served OpenAPI description
 # An integer, also written with a zero fraction (3.0), as JSON Schema's "integer" allows.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}(?:\.0*)?")
-
-
-def current_service() -> QAService:
-    """The loaded service, or a 503 whose message is the reason loading failed."""
-    service: QAService | None = current_app.extensions.get("qa")
-    if service is None:
-        raise ServiceUnavailable(description=unavailable_reason())
-    return service
-
-
-def unavailable_reason() -> str:
-    return current_app.extensions.get("qa_error") or "the QA service is not loaded"
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -50,7 +40,7 @@ def ask() -> Response:
     if "question" not in body:
         raise QuestionError('missing `question`: send {"question": "...", "top_k": 5}')
     result = service.ask(body["question"], body.get("top_k", 5))
-    note_answered(result["answered"])
+    note_answered(result.answered)
     return jsonify(result)
 
 
@@ -66,9 +56,9 @@ def search() -> Response:
 
 @api.get("/health")
 def health() -> Response | tuple[Response, int]:
-    service: QAService | None = current_app.extensions.get("qa")
+    service = loaded_service()
     if service is None:
-        return jsonify({"status": "unavailable", "reason": unavailable_reason()}), 503
+        return jsonify(Unavailable(status="unavailable", reason=unavailable_reason())), 503
     return jsonify(service.health())
 
 
@@ -79,8 +69,8 @@ def document(doc_id: str) -> Response:
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    service: QAService | None = current_app.extensions.get("qa")
-    return jsonify(spec_for(service.example_document_ids(SPEC_EXAMPLE_IDS) if service else []))
+    service = loaded_service()
+    return jsonify(spec_for(app_settings(), service.example_document_ids(SPEC_EXAMPLE_IDS) if service else []))
 
 
 def _json_object() -> dict[str, Any]:

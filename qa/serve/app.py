@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
-from qa.serve import observe
+from qa.serve import loaded, observe
 from qa.serve.api import api, error_response
 from qa.serve.metrics import metrics
 from qa.serve.web import web
@@ -52,18 +52,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _attach_service(app: Flask) -> None:
+    """The given service, or one loaded from the settings; a missing or unusable index leaves the app up with
+    503s that say how to build one. Invalid settings raise: they are fixed before serving, not served around."""
     service: QAService | None = app.config.get("QA_SERVICE")
     error: str | None = None
-    if service is None:
+    if service is not None:
+        settings = service.settings
+    else:
+        settings = Settings.load(index_dir=app.config.get("QA_INDEX_DIR"), model=app.config.get("QA_MODEL"))
         try:
-            config = app.config
-            service = QAService.load(Settings.load(index_dir=config.get("QA_INDEX_DIR"),
-                                                   model=config.get("QA_MODEL")))
+            service = QAService.load(settings)
         except QAError as exc:
             logger.error("serving without an index: %s", exc)
             error = str(exc)
-    app.extensions["qa"] = service
-    app.extensions["qa_error"] = error
+    loaded.attach(app, settings, service, error)
 
 
 def _register_error_handlers(app: Flask) -> None:

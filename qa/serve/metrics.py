@@ -6,12 +6,14 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+
+from qa.serve.loaded import loaded_service
+from qa.service import QAService
 
 # prometheus_client picks file-backed values at import time when this is set: `qa serve` sets it first.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -47,7 +49,7 @@ def record_request(endpoint: str, method: str, status: int, seconds: float, answ
 @metrics.get("/metrics")
 def scrape() -> Response:
     registry = _registry()
-    registry.register(IndexCollector(current_app.extensions.get("qa")))
+    registry.register(IndexCollector(loaded_service()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -72,7 +74,7 @@ class _ProcessMetrics:
 class IndexCollector:
     """The serving index, read from service.health() at scrape time, so a swapped index shows at once."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: QAService | None) -> None:
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
@@ -83,17 +85,17 @@ class IndexCollector:
             return
         health = self.service.health()
         info = InfoMetricFamily("qa_index", "The serving index build.")
-        info.add_metric([], {"build_id": str(health["build_id"]), "model": str(health["model"])})
+        info.add_metric([], {"build_id": health.build_id, "model": health.model})
         yield info
-        built = datetime.fromisoformat(health.get("built_at") or health["index_built_at"]).timestamp()
+        built = datetime.fromisoformat(health.index_built_at).timestamp()
         for name, doc, value in (
             ("qa_index_built_timestamp_seconds", "When the serving index was built (Unix time).", built),
             ("qa_index_age_seconds", "Seconds since the serving index was built.", time.time() - built),
             ("qa_index_build_duration_seconds", "How long the serving index's build took.",
-             health.get("build_seconds")),
-            ("qa_index_documents", "Documents in the serving index.", health["documents"]),
-            ("qa_index_chunks", "Passages (chunks) in the serving index.", health["chunks"]),
-            ("qa_index_size_bytes", "Bytes on disk of the serving index build.", health.get("index_bytes")),
+             health.build_seconds),
+            ("qa_index_documents", "Documents in the serving index.", health.documents),
+            ("qa_index_chunks", "Passages (chunks) in the serving index.", health.chunks),
+            ("qa_index_size_bytes", "Bytes on disk of the serving index build.", health.index_bytes),
         ):
             if value is None:  # a manifest written before the field existed
                 continue

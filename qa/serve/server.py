@@ -17,16 +17,13 @@ from qa.config import Settings
 from qa.errors import QAError
 from qa.serve.batching import BatchingEmbedder
 from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
-from qa.serve.worker import QAWorker
+from qa.serve.worker import QAWorker, check_gunicorn
 from qa.service import QAService
 from qa.tokens import tokenize
 
 WARMUP_QUESTION = "付款失败但钱被扣了怎么办？"
-# Chosen with bench/bench_api.py on 2 cores (README, Serving): one single-threaded encode per worker and one
-# worker per core, so workers never fight over cores; threads queue questions for the micro-batcher.
-DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 8
-# gunicorn's largest request line: a 500-character question of 4-byte characters, percent-encoded, is 6000 bytes.
+# gunicorn's largest request line: the longest question Settings accepts (QA_MAX_QUESTION_CHARS, at most 680
+# characters) of 4-byte characters, percent-encoded, fits.
 MAX_REQUEST_LINE = 8190
 
 
@@ -63,30 +60,21 @@ class QAServer(BaseApplication):
         multiprocess.mark_process_dead(worker.pid)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = DEFAULT_WORKERS,
-          threads: int = DEFAULT_THREADS) -> None:
+def serve(settings: Settings) -> None:
     """Load the service, then serve it with gunicorn until SIGTERM or SIGINT; raise QAError before binding."""
-    if workers < 1:
-        raise QAError(f"--workers must be at least 1, got {workers}")
-    if threads < 1:
-        raise QAError(f"--threads must be at least 1, got {threads}")
-    if settings.batch_max < 1 or not 0 <= settings.batch_wait_ms <= 50:
-        raise QAError(f"QA_BATCH_MAX must be at least 1 (got {settings.batch_max}) and QA_BATCH_WAIT_MS "
-                      f"from 0 to 50 (got {settings.batch_wait_ms})")
-    if not 0 <= port <= 65535:
-        raise QAError(f"--port must be from 0 to 65535, got {port}")
-    _check_can_listen(host, port)
+    check_gunicorn()
+    _check_can_listen(settings.host, settings.port)
     # Split the cores between the workers before the engine loads (libgomp reads this once); an explicit
     # OMP_NUM_THREADS from the environment wins.
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.workers)))
     metrics_dir = _metrics_dir()
     try:
-        _run(settings, host, port, workers, threads)
+        _run(settings)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+def _run(settings: Settings) -> None:
     from qa.serve.metrics import observe_encode
 
     # Fork safety: loading maps the weights without starting OpenMP threads. A process that has encoded
@@ -96,12 +84,12 @@ def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -
         embedder, max_batch=settings.batch_max, max_wait=settings.batch_wait_ms / 1000, observer=observe_encode))
     tokenize(WARMUP_QUESTION)  # loads jieba's dictionary here, to share it copy-on-write across workers
     QAServer(service, {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": workers,
+        "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
         # Threads hand concurrent questions to the micro-batcher and keep cheap requests (page, health,
         # metrics) flowing while an encode runs.
         "worker_class": QAWorker,  # gthread, with the app's own 414
-        "threads": threads,
+        "threads": settings.threads,
         "preload_app": True,  # build the Flask app once in the master, before binding and forking
         "timeout": 60,
         "graceful_timeout": 10,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from qa.errors import QuestionError
-from qa.serve.api import current_service, unavailable_reason
+from qa.results import AskResult, Source
+from qa.serve.loaded import current_service, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 
 web = Blueprint("web", __name__)
@@ -53,17 +54,17 @@ class Block(NamedTuple):
 @web.get("/")
 def index() -> tuple[str, int]:
     question = request.args.get("q", "")
-    context: dict[str, Any] = {"question": question, "examples": EXAMPLES, "result": None, "error": None,
+    context: dict[str, Any] = {"question": question, "examples": EXAMPLES, "page": None, "error": None,
                                "unavailable": None}
-    service = current_app.extensions.get("qa")
+    service = loaded_service()
     status = 200
     if service is None:
         context["unavailable"], status = unavailable_reason(), 503
     elif question.strip():
         try:
             result = service.ask(question, PAGE_TOP_K)
-            note_answered(result["answered"])
-            context["result"] = present(result)
+            note_answered(result.answered)
+            context["page"] = present(result)
         except QuestionError as exc:
             context["error"], status = str(exc), 400
     return render_template("index.html", **context), status
@@ -78,20 +79,34 @@ def document(doc_id: str) -> str:
                            anchor=anchor if passage else None)
 
 
-def present(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The ask() result plus what the template draws: answer pieces, passage segments, document links."""
-    quotes = result.get("quotes", [])
-    sources = [{**s, "runs": passage_runs(s["text"], s["highlights"],
-                                          [(i, q["start"], q["end"]) for i, q in enumerate(quotes, start=1)
-                                           if q["n"] == s["n"]]),
-                "href": doc_href(s)} for s in result["sources"]]
-    return {**result, "sources": sources,
-            "pieces": answer_pieces(result["answer"], {s["n"] for s in sources}, [q["n"] for q in quotes])}
+class Card(NamedTuple):
+    """A source as the page draws it: the passage cut into runs, and the link to its document."""
+
+    source: Source
+    runs: list[Quoted]
+    href: str
 
 
-def doc_href(source: Mapping[str, Any]) -> str:
-    return url_for("web.document", doc_id=source["doc_id"], chunk=source["chunk_id"], start=source["start"],
-                   end=source["end"], _anchor=source["chunk_id"])
+class Page(NamedTuple):
+    """An ask() result as the page draws it: the answer cut at its [n] markers, and the source cards."""
+
+    result: AskResult
+    pieces: list[Piece]
+    cards: list[Card]
+
+
+def present(result: AskResult) -> Page:
+    """What the template draws of an answer: answer pieces, passage runs and segments, document links."""
+    cards = [Card(s, passage_runs(s.text, s.highlights, [(i, q.start, q.end) for i, q in
+                                                         enumerate(result.quotes, start=1) if q.n == s.n]),
+                  doc_href(s)) for s in result.sources]
+    return Page(result, answer_pieces(result.answer, {s.n for s in result.sources}, [q.n for q in result.quotes]),
+                cards)
+
+
+def doc_href(source: Source) -> str:
+    return url_for("web.document", doc_id=source.doc_id, chunk=source.chunk_id, start=source.start,
+                   end=source.end, _anchor=source.chunk_id)
 
 
 def answer_pieces(answer: str, numbers: set[int], quoted: Sequence[int] = ()) -> list[Piece]:

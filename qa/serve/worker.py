@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import gunicorn
 from gunicorn import util
 from gunicorn.http import parser as gunicorn_parser
 from gunicorn.http.errors import LimitRequestLine
 from gunicorn.http.message import Request
 from gunicorn.workers.gthread import ThreadWorker
 
+from qa.errors import QAError
+
 # Enough of the request line to tell an /api/ path from a page, and to name the method.
 _HEAD_BYTES = 512
+# QAWorker replaces RequestParser.mesg_class and relies on Request.read_line filling its buffer in place: internals
+# of this gunicorn release, pinned in pyproject.toml. Another release must be checked (tests/test_worker.py) first.
+GUNICORN_VERSION = "27.0.1"
+
+
+def check_gunicorn(version: str = gunicorn.__version__) -> None:
+    """Refuse to serve on a gunicorn whose internals QAWorker was not written against."""
+    if version != GUNICORN_VERSION:
+        raise QAError(f"qa's server worker builds on gunicorn {GUNICORN_VERSION}'s request parser, but gunicorn "
+                      f"{version} is installed; install the pinned release: pip install gunicorn=={GUNICORN_VERSION}")
 
 
 class _HeadKeepingRequest(Request):
@@ -29,6 +42,7 @@ class QAWorker(ThreadWorker):
     """gthread; a too-long request line gets the app's 414 (JSON under /api/, the Chinese page elsewhere)."""
 
     def init_process(self) -> None:
+        check_gunicorn()
         # Only in this worker process: gunicorn builds every request of a connection from this class.
         gunicorn_parser.RequestParser.mesg_class = _HeadKeepingRequest
         super().init_process()
@@ -65,9 +79,10 @@ def _render_414(app: Any, method: str, path: str, limit: int) -> bytes:
 def app_414(app: Any, method: str, path: str, limit: int) -> Any:
     """The Flask app's own 414 response for a request to `path` whose request line was over `limit` bytes."""
     from qa.serve.app import error_page_or_json
+    from qa.serve.loaded import app_settings
 
-    message = (f"the request line is longer than {limit} bytes; send long questions with POST /api/ask"
-               if path.startswith("/api/") else
-               "网址太长了：问题最多 500 个字。请缩短问题后重新提问。")
     with app.test_request_context(path, method=method):
+        message = (f"the request line is longer than {limit} bytes; send long questions with POST /api/ask"
+                   if path.startswith("/api/") else
+                   f"网址太长了：问题最多 {app_settings().max_question_chars} 个字。请缩短问题后重新提问。")
         return app.process_response(app.make_response(error_page_or_json(414, message)))
