@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -144,7 +145,7 @@ def test_health(client: FlaskClient, service: QAService) -> None:
     response = client.get("/api/health")
     assert response.status_code == 200
     body = response.get_json()
-    assert body == service.health()
+    assert body == dataclasses.asdict(service.health())
     assert body["status"] == "ok" and body["documents"] == 6 and body["chunks"] > 0
     assert body["build_id"] and body["loaded_at"] and body["index_built_at"]
 
