@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench_encode import encode_costs
-from server_stats import cpu_seconds, memory
+from servers import cpu_seconds, memory
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT = 30.0

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import Process, milvus_server, nginx, replica, request
+from processes import Running, milvus_server, nginx, replica, request
 
 from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
@@ -51,7 +51,7 @@ class Load:
     def _loop(self, n: int) -> None:
         i = n
         while not self._stop.is_set():
-            status, body = request(f"{self.url}/api/ask", {"question": QUESTIONS[i % len(QUESTIONS)]})
+            status, _, body = request(f"{self.url}/api/ask", {"question": QUESTIONS[i % len(QUESTIONS)]})
             i += 1
             with self._lock:
                 if status == 200 and json.loads(body)["sources"]:
@@ -80,7 +80,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tupl
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory,
-               builds: tuple[Path, Path]) -> Iterator[tuple[Settings, list[Process], Process]]:
+               builds: tuple[Path, Path]) -> Iterator[tuple[Settings, list[Running], Running]]:
     workdir = tmp_path_factory.mktemp("replicas")
     with milvus_server(workdir) as milvus:
         settings = Settings.load(environ={}, backend="milvus", milvus_uri=milvus.url, build_grace_seconds=30)
@@ -90,14 +90,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
             yield settings, [one, two], balancer
 
 
-def _build_of(server: Process) -> str:
-    status, body = request(f"{server.url}/api/health")
+def _build_of(server: Running) -> str:
+    status, _, body = request(f"{server.url}/api/health")
     assert status == 200, body
     return str(json.loads(body)["build_id"])
 
 
 def test_eight_clients_through_nginx_then_an_alias_swap_under_load(
-        deployment: tuple[Settings, list[Process], Process], builds: tuple[Path, Path]) -> None:
+        deployment: tuple[Settings, list[Running], Running], builds: tuple[Path, Path]) -> None:
     settings, replicas, balancer = deployment
     old = current_build_id(settings)
     assert [_build_of(r) for r in replicas] == [old, old]
