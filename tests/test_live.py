@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ NEW_DOC = "---\ntitle: 跨境汇款\n---\n\n工行数字钱包暂不支持跨境
 
 
 @pytest.fixture
-def settings(small_corpus: Path, tmp_path: Path) -> Settings:
-    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index", build_grace_seconds=0)
+def settings(settings: Settings) -> Settings:
+    """conftest's settings for the small corpus, keeping no replaced build past the previous one."""
+    return replace(settings, build_grace_seconds=0)
 
 
 def _wait_for(live: LiveIndex, build_id: str, seconds: float = 20.0) -> bool:
