@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from servers import kb_fields, mib
 
 ROOT = Path(__file__).resolve().parent.parent
 DRCD = ROOT.parent / "shared" / "bench" / "drcd"
@@ -202,12 +203,9 @@ def measure_workers(index_dir: Path) -> dict[str, Any]:
 
 
 def _memory(pid: int) -> dict[str, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
+    fields = kb_fields(Path(f"/proc/{pid}/smaps_rollup"))
     # Pss_File is the share of mapped index pages (page cache, shared and reclaimable); Pss_Anon is private heap.
-    return {name.lower() + "_mib": round(fields[name] / 1024, 1) for name in ("Rss", "Pss", "Pss_Anon", "Pss_File")}
+    return {name.lower() + "_mib": mib(fields[name]) for name in ("Rss", "Pss", "Pss_Anon", "Pss_File")}
 
 
 def measure_recall(index_dir: Path) -> dict[str, Any]:
