@@ -1,6 +1,6 @@
 """Query encode cost by batch size and OpenMP threads: what micro-batching can gain, in CPU ms per question.
 
-Run from the repository root:  .venv/bin/python bench/bench_encode.py [--threads 1,2] [--batches 1,2,4,8,16,32]
+Run from the repository root:  .venv/bin/python bench/bench_query_batches.py [--threads 1,2] [--batches 1,2,4,8,16,32]
 Each thread count runs in its own child process (libgomp reads OMP_NUM_THREADS once, when the engine loads).
 CPU time (process_time), unlike wall time, barely moves when other programs share the cores.
 """

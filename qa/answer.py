@@ -18,7 +18,7 @@ _ASKS_REMEDY = re.compile(
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Chosen by `bench/tune_answer.py` on the seed dev set (see README, Quality)."""
+    """Chosen by `tools/tune_answer.py` on the seed dev set (see README, Quality)."""
 
     sources_considered: int = 2  # sentences are drawn from this many top sources
     max_sentences: int = 3

@@ -41,7 +41,7 @@ class Settings:
     milvus_token: str | None = None
     milvus_db: str | None = None
     log_format: str = "text"  # text | json: `qa serve`'s access and app logs
-    batch_max: int = 8  # most questions one query encode takes (bench/bench_encode.py: larger costs more)
+    batch_max: int = 8  # most questions one query encode takes (bench/bench_query_batches.py: larger costs more)
     batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
     # `qa serve`: where it listens, and its layout, chosen with bench/bench_api.py on 2 cores (README, Serving): one
     # single-threaded encode per worker and one worker per core, so workers never fight over cores; threads queue

@@ -1,7 +1,7 @@
 """Prepare the DRCD benchmark (../shared/bench/drcd) as a qa corpus plus a `qa eval` question file.
 
-    python bench/drcd.py --out .cache/drcd            # all 2,000 paragraphs, 7,017 questions
-    python bench/drcd.py --out .cache/drcd-300 --docs 300   # a fixed deterministic subset
+    python tools/drcd.py --out .cache/drcd            # all 2,000 paragraphs, 7,017 questions
+    python tools/drcd.py --out .cache/drcd-300 --docs 300   # a fixed deterministic subset
     qa index --corpus .cache/drcd/corpus --index-dir .cache/drcd/index
     qa eval .cache/drcd/questions.jsonl --index-dir .cache/drcd/index --compare
 """

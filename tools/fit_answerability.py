@@ -3,7 +3,7 @@
 Features come from the same code the service runs (`qa.answerability.features`). The held-out set, when given, is
 only scored with the fitted model, never used to fit or to choose anything.
 
-    python bench/fit_answerability.py --index-dir .cache/seed-index [--heldout eval/seed_heldout.jsonl] [--write]
+    python tools/fit_answerability.py --index-dir .cache/seed-index [--heldout eval/seed_heldout.jsonl] [--write]
 
 The shipped model (default --features) leaves out `dense`: added to the others it lowered the dev out-of-fold AUC.
 """

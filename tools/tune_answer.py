@@ -4,7 +4,7 @@ Retrieval runs once per question with the default ranking; each parameter combin
 answers, and is scored with the same judge as `qa eval` (answer hit, citation precision, answer-sentence precision,
 first-sentence hit). Tune on the dev set (and DRCD) only: the held-out seed set is for checking the result.
 
-    python bench/tune_answer.py --set seed=eval/seed_dev.jsonl:index --set drcd=.cache/drcd-300/questions.jsonl:DIR
+    python tools/tune_answer.py --set seed=eval/seed_dev.jsonl:index --set drcd=.cache/drcd-300/questions.jsonl:DIR
 """
 
 from __future__ import annotations

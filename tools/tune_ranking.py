@@ -4,7 +4,7 @@ Each question is encoded once; every weight combination then re-ranks the stored
 hundreds of settings costs seconds. The ranks ignore the overlap de-duplication of the live path; confirm the chosen
 settings with `qa eval --compare`.
 
-    python bench/tune_ranking.py --set seed=eval/seed_dev.jsonl:index \
+    python tools/tune_ranking.py --set seed=eval/seed_dev.jsonl:index \
         --set drcd=.cache/drcd/questions.jsonl:.cache/drcd/index
 """
 
