@@ -76,6 +76,6 @@ eval: setup
 bench: setup
 	$(PY) bench/bench_api.py
 
-# local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python bench/drcd.py --out .cache/drcd-300 --docs 300)
+# local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python tools/drcd.py --out .cache/drcd-300 --docs 300)
 bench-backends: setup
 	$(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb
