@@ -59,7 +59,6 @@ def test_shipped_model_uses_known_features() -> None:
     assert len(model.coef) == len(model.mean) == len(model.scale) == len(model.features)
 
 
-@pytest.mark.slow
 def test_answerability_orders_questions_and_abstains(service: QAService) -> None:
     answerable = service.ask("付款失败但钱被扣了两次怎么办？")
     off_topic = service.ask("Who won the NBA finals last year?")
@@ -68,7 +67,6 @@ def test_answerability_orders_questions_and_abstains(service: QAService) -> None
     assert off_topic.answer == "" and off_topic.quotes == []
 
 
-@pytest.mark.slow
 def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAService) -> None:
     retriever = service.retriever
     from qa.answer import gather_sentences
@@ -79,7 +77,6 @@ def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAS
     assert set(values) == set(FEATURES) and values["number_mismatch"] == 1.0
 
 
-@pytest.mark.slow
 def test_answer_sentences_answer_rather_than_restate(service: QAService) -> None:
     result = service.ask("登录密码老是输错进不去，应该怎么办")
     assert result.answered

@@ -22,8 +22,6 @@ from qa.service import QAService
 # the description the test app serves: default settings (its question limit), no example ids
 SPEC = spec_for(Settings(), [])
 
-pytestmark = pytest.mark.slow
-
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SOURCE_KEYS = {"n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score", "signals",
                "highlights"}

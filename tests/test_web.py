@@ -14,8 +14,6 @@ from qa.serve.app import create_app
 from qa.serve.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
 from qa.service import QAService
 
-pytestmark = pytest.mark.slow
-
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SCRIPT = "<script>alert(1)</script>"
 
