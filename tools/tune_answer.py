@@ -18,6 +18,7 @@ from pathlib import Path
 from qa.answer import AnswerParams, build_answer
 from qa.config import Settings
 from qa.evaluation import Question, judge, load_questions, summarize
+from qa.results import AskResult, Source
 from qa.retrieval import Hit, Query
 from qa.service import QAService
 
@@ -27,7 +28,7 @@ class Prepared:
     question: Question
     query: Query
     hits: list[Hit]
-    sources: list[dict[str, object]]
+    sources: list[Source]
 
 
 def prepare(service: QAService, questions: list[Question], limit: int | None) -> list[Prepared]:
@@ -48,7 +49,8 @@ def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> di
     judgements = []
     for case in cases:
         answer = build_answer(service.retriever, case.query, case.hits, params)
-        result = {"answer": answer.text, "answered": answer.answered, "sources": case.sources, "took_ms": 0.0}
+        result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
+                           answerability=answer.answerability, quotes=[], sources=case.sources, took_ms=0.0)
         judgements.append(judge(case.question, result))
     summary = summarize(judgements)
     return {name: float(summary[name] or 0.0) for name in METRICS}

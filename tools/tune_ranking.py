@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.chunking import Chunk
 from qa.config import Settings
 from qa.evaluation import Question, load_questions
 from qa.ranking import Features, RankingParams, fuse
+from qa.results import Signals, Source
 from qa.service import QAService
 
 
@@ -37,9 +39,16 @@ def collect(service: QAService, questions: list[Question], limit: int | None) ->
     for question in questions[:limit]:
         features = retriever.features(retriever.prepare(question.question))
         chunks = retriever.index.chunks(features.rows.tolist())
-        hits = np.array([question.is_hit({"doc_id": c.doc_id, "text": c.text}) for c in chunks])
+        hits = np.array([question.is_hit(_source(n, c)) for n, c in enumerate(chunks, start=1)])
         cases.append(Case(features, hits, question.unanswerable))
     return cases
+
+
+def _source(n: int, chunk: Chunk) -> Source:
+    """A candidate as the judge reads a source (its document and text); it is scored here, not by the service."""
+    return Source(n=n, doc_id=chunk.doc_id, title="", url=None, date=None, chunk_id=chunk.chunk_id, text=chunk.text,
+                  start=chunk.start, end=chunk.end, score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0),
+                  highlights=[])
 
 
 def metrics(cases: list[Case], scores_of) -> dict[str, float]:
