@@ -210,7 +210,7 @@ def _memory(pid: int) -> dict[str, float]:
 
 def measure_recall(index_dir: Path) -> dict[str, Any]:
     loaded, _ = _open(index_dir)
-    dense = loaded.retriever.index.dense
+    dense = loaded.retriever.index.files.dense
     if dense.kind == "exact":
         return {"kind": "exact", "recall_at_10": 1.0}
     recalls = []
