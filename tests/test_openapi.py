@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from processes import clean_env, free_port, request, started
+from processes import clean_env, qa_serve, request
 
 from qa.config import Settings
 from qa.serve.openapi import spec_for
@@ -40,22 +39,20 @@ def test_every_result_field_is_documented_and_required() -> None:
 
 @pytest.mark.slow
 def test_a_real_answer_validates_against_the_served_schema(seed_settings: Settings, tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(seed_settings.index_dir), "--port",
-               str(port), "--workers", "1"]
-    with started(command, tmp_path, "qa-serve", url, "/api/health", clean_env(QA_MAX_QUESTION_CHARS="80")):
-        status, body = request(f"{url}/api/openapi.json")
+    with qa_serve(tmp_path, "--index-dir", str(seed_settings.index_dir), "--workers", "1", workers=1,
+                  env=clean_env(QA_MAX_QUESTION_CHARS="80")) as server:
+        url = server.url
+        status, _, body = request(f"{url}/api/openapi.json")
         spec = json.loads(body)
         assert status == 200
         assert spec["components"]["schemas"]["AskRequest"]["properties"]["question"]["maxLength"] == 80
-        status, body = request(f"{url}/api/ask", {"question": "付款失败但钱被扣了两次怎么办？"})
+        status, _, body = request(f"{url}/api/ask", {"question": "付款失败但钱被扣了两次怎么办？"})
         assert status == 200
         _validator(spec, "AskResponse").validate(json.loads(body))
-        status, body = request(f"{url}/api/health")
+        status, _, body = request(f"{url}/api/health")
         _validator(spec, "Health").validate(json.loads(body))
-        status, body = request(f"{url}/api/ask", {"question": "问" * 81})
+        status, _, body = request(f"{url}/api/ask", {"question": "问" * 81})
         assert status == 400 and "the limit is 80" in json.loads(body)["error"]["message"]
         _validator(spec, "Error").validate(json.loads(body))
-        status, body = request(f"{url}/?q={urllib.parse.quote('问' * 81)}")
+        status, _, body = request(f"{url}/?q={urllib.parse.quote('问' * 81)}")
         assert status == 400
