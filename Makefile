@@ -5,7 +5,7 @@ QA := $(VENV)/bin/qa
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps cc-deps
+.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps cc-deps install-check
 
 setup: $(VENV)/.installed
 
@@ -37,10 +37,23 @@ cc-deps:
 	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null)
 
 test: setup browser-deps nginx-deps cc-deps
-	$(VENV)/bin/ruff check qa tests bench
+	$(VENV)/bin/ruff check qa tests bench tools
 	$(VENV)/bin/mypy qa
+	$(PY) tools/import_graph.py > /dev/null
 	$(VENV)/bin/pytest
 	$(MAKE) eval-guard
+	$(MAKE) install-check
+
+# As a deployer installs it: a wheel (not editable) in a fresh venv, indexing and serving the seed corpus from a
+# directory outside the repository (the page, a static file, an answer and a document page must answer 200).
+INSTALL_CHECK := .cache/install-check
+install-check: setup
+	rm -rf $(INSTALL_CHECK) && mkdir -p $(INSTALL_CHECK)
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(INSTALL_CHECK)/dist .
+	python3 -m venv $(INSTALL_CHECK)/venv
+	$(INSTALL_CHECK)/venv/bin/pip install --quiet torch==2.13.0
+	$(INSTALL_CHECK)/venv/bin/pip install --quiet $(INSTALL_CHECK)/dist/qa-*.whl
+	$(PY) tools/check_install.py --qa $(INSTALL_CHECK)/venv/bin/qa --corpus corpus --workdir $$(mktemp -d)
 
 # Regression guard: the seed dev set must stay within about 0.05 of today's figures (README, Quality), answer
 # sentences and abstention included.
@@ -53,8 +66,9 @@ eval-guard: setup
 		--fail-over false_abstention=0.08
 
 lint: setup
-	$(VENV)/bin/ruff check qa tests bench
+	$(VENV)/bin/ruff check qa tests bench tools
 	$(VENV)/bin/mypy qa
+	$(PY) tools/import_graph.py > /dev/null
 
 eval: setup
 	$(QA) eval eval/seed_dev.jsonl --compare
@@ -62,6 +76,6 @@ eval: setup
 bench: setup
 	$(PY) bench/bench_api.py
 
-# local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python bench/drcd.py --out .cache/drcd-300 --docs 300)
+# local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python tools/drcd.py --out .cache/drcd-300 --docs 300)
 bench-backends: setup
 	$(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb

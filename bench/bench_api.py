@@ -14,9 +14,6 @@ import http.client
 import json
 import math
 import os
-import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,13 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench_encode import encode_costs
-from server_stats import cpu_seconds, memory
+from bench_query_batches import encode_costs
+from servers import cpu_seconds, memory, qa_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT = 30.0
-STARTUP_TIMEOUT = 120.0
-WARMED = re.compile(r"worker (\d+) warmed up")
 
 
 def main() -> int:
@@ -91,34 +86,14 @@ def _started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
         print(f"building the index in {index_dir} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "qa.cli", "index", "--index-dir", str(index_dir)],
                        cwd=ROOT, check=True)
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
-        log = Path(tmp) / "serve.log"
-        command = [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
-                   "--host", "127.0.0.1", "--port", str(port)]
-        for flag, value in (("--workers", args.workers), ("--threads", args.threads)):
-            if value is not None:
-                command += [flag, str(value)]
-        with log.open("wb") as stderr:
-            process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
-                                       env=_server_env(args))
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(process, url, log, args.workers or _default_workers())
-            yield url, process.pid
-        finally:
-            stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 20 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    flags = ["--index-dir", str(index_dir)]
+    for flag, value in (("--workers", args.workers), ("--threads", args.threads)):
+        if value is not None:
+            flags += [flag, str(value)]
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp, \
+            qa_serve(Path(tmp), *flags, workers=args.workers or _default_workers(), env=_server_env(args),
+                     cwd=ROOT) as server:
+        yield server.url, server.process.pid
 
 
 def _server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -132,21 +107,9 @@ def _server_env(args: argparse.Namespace) -> dict[str, str]:
 
 def _default_workers() -> int:
     sys.path.insert(0, str(ROOT))
-    from qa.server import DEFAULT_WORKERS
+    from qa.config import Settings
 
-    return DEFAULT_WORKERS
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, workers: int) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        stderr = log.read_text(encoding="utf-8", errors="replace")
-        if process.poll() is not None:
-            raise SystemExit(f"qa serve exited with {process.returncode}:\n{stderr}")
-        if len(set(WARMED.findall(stderr))) >= workers and _get(url, "/api/health") == 200:
-            return
-        time.sleep(0.3)
-    raise SystemExit(f"qa serve not ready after {STARTUP_TIMEOUT:.0f} s:\n{stderr}")
+    return Settings().workers
 
 
 def _run(args: argparse.Namespace, url: str, questions: list[str], pid: int | None) -> dict[str, Any]:
@@ -174,7 +137,7 @@ def _client_counts(raw: str) -> list[int]:
 
 
 def _ceiling(questions: list[str], passes: int) -> dict[str, Any]:
-    """One single-threaded encode per question (bench_encode.py, OMP_NUM_THREADS=1), as each worker encodes."""
+    """One single-threaded encode per question (bench_query_batches.py, OMP_NUM_THREADS=1), as each worker encodes."""
     cpu_ms, wall_ms = encode_costs(questions, [1], passes, threads=1)[1]
     cpus = os.cpu_count() or 1
     return {"encode_ms": wall_ms, "encode_cpu_ms": cpu_ms, "cpus": cpus,
@@ -336,24 +299,6 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> int:
 
 def _by_status(errors: dict[str, int]) -> str:
     return f" ({', '.join(f'{status}: {n}' for status, n in errors.items())})" if errors else ""
-
-
-def _get(url: str, path: str) -> int:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return 0
-    finally:
-        conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pct(values: list[float], pct: float) -> float | None:

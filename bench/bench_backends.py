@@ -15,18 +15,17 @@ import argparse
 import contextlib
 import json
 import multiprocessing
+import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import _free_port, _load, _wait_ready, stop
+from bench_api import _load
+from servers import milvus_server, qa_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "lite", "server")
@@ -41,9 +40,9 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-backends-") as tmp:
         work = Path(tmp)
-        with _milvus_server(work) if "server" in args.backends else contextlib.nullcontext() as server_uri:
+        with milvus_server(work) if "server" in args.backends else contextlib.nullcontext() as server:
             for backend in args.backends:
-                flags = _flags(backend, work, server_uri)
+                flags = _flags(backend, work, server.url if server else None)
                 print(f"[{backend}] build ...", file=sys.stderr)
                 results[backend] = {"build": _build(args, work / backend, flags)}
                 print(f"[{backend}] {args.questions or 'all'} questions in-process ...", file=sys.stderr)
@@ -59,7 +58,7 @@ def main() -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / ".cache" / "drcd-300",
-                        help="a directory with corpus/ and questions.jsonl (bench/drcd.py writes one)")
+                        help="a directory with corpus/ and questions.jsonl (tools/drcd.py writes one)")
     parser.add_argument("--cache-dir", type=Path, help="embedding cache, so builds re-embed nothing")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--questions", type=int, help="only the first N questions in-process (default all)")
@@ -112,42 +111,10 @@ def _evaluate(questions_path: str, index_dir: str, flags: list[str], limit: int 
 
 
 def _http(args: argparse.Namespace, index_dir: Path, flags: list[str], questions: list[str]) -> dict[str, Any]:
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="qa-bench-serve-") as tmp:
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir), *flags,
-                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(process, url, log, args.workers)
-            return _load(url, questions, args.concurrency, args.duration, process.pid)
-        finally:
-            stop(process)
-
-
-@contextlib.contextmanager
-def _milvus_server(work: Path) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--host", "127.0.0.1",
-                                "--port", str(port), "--data-dir", str(work / "milvus-server")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not _listening(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("milvus-lite server did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    with tempfile.TemporaryDirectory(prefix="qa-bench-serve-") as tmp, \
+            qa_serve(Path(tmp), "--index-dir", str(index_dir), *flags, "--workers", str(args.workers),
+                     workers=args.workers, env=dict(os.environ), cwd=ROOT) as server:
+        return _load(server.url, questions, args.concurrency, args.duration, server.process.pid)
 
 
 def _parity_ok(results: dict[str, dict[str, Any]]) -> bool:

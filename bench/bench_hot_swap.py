@@ -14,28 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from servers import REQUEST_TIMEOUT, clean_env, qa_serve, request
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW_DOC = ("---\ntitle: 工行数字钱包跨境汇款说明\n---\n\n"
            "## 跨境汇款\n\n工行数字钱包暂不支持跨境汇款。需要向境外汇款的用户，请前往工行网点办理国际汇款业务。\n")
 NEW_DOC_ID = "icbc-wallet/cross-border-remittance"
 NEW_QUESTION = "数字钱包可以跨境汇款吗？"
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # for each step to happen
 
 
 def main() -> int:
@@ -62,30 +59,16 @@ def main() -> int:
 def run(tmp: Path, args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
     corpus, index_dir = tmp / "corpus", tmp / "index"
     shutil.copytree(args.corpus, corpus)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(QA_CORPUS_DIR=str(corpus), QA_INDEX_DIR=str(index_dir),
-               QA_CACHE_DIR=str(args.cache_dir or tmp / "cache"), QA_BUILD_GRACE_SECONDS="0")
+    env = clean_env(QA_CORPUS_DIR=str(corpus), QA_INDEX_DIR=str(index_dir),
+                    QA_CACHE_DIR=str(args.cache_dir or tmp / "cache"), QA_BUILD_GRACE_SECONDS="0")
     _qa(env, "index")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    with log.open("wb") as err:
-        server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port",
-                                   str(port), "--workers", str(args.workers)], stderr=err, stdout=err, env=env)
-    try:
-        _wait_ready(url, server, log)
-        clients = Clients(url, questions, args.clients)
+    with qa_serve(tmp, "--workers", str(args.workers), workers=args.workers, env=env) as server:
+        clients = Clients(server.url, questions, args.clients)
         clients.start()
         time.sleep(2)
-        result = _swap_phase(url, env, corpus)
-        result.update(_corrupt_phase(url, index_dir, args.refuse_seconds, log))
+        result = _swap_phase(server.url, env, corpus)
+        result.update(_corrupt_phase(server.url, index_dir, args.refuse_seconds, server.log))
         clients.stop()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return {"requests": clients.done, "failed": sum(clients.failures.values()),
             "failures_by_status": dict(clients.failures), **result}
 
@@ -113,21 +96,21 @@ def _swap_phase(url: str, env: dict[str, str], corpus: Path) -> dict[str, Any]:
 def _corrupt_phase(url: str, index_dir: Path, watch: float, log: Path) -> dict[str, Any]:
     """Point current at a damaged copy of the good build; the workers must refuse it and keep serving."""
     sys.path.insert(0, str(ROOT))
-    from qa import layout, store
+    from qa.index import builds, layout
 
-    good = store.resolve_current(index_dir)
+    good = builds.resolve_current(index_dir)
     bad = index_dir / layout.BUILDS / (good.name + "-damaged")
     shutil.copytree(good, bad)
     vectors = bad / layout.SENTENCE_VECTORS
     vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
-    store.swap_in(index_dir, bad, grace_seconds=3600)
+    builds.swap_in(index_dir, bad, grace_seconds=3600)
     seen: set[str] = set()
     deadline = time.monotonic() + watch
     while time.monotonic() < deadline:
         seen.add(_get_json(f"{url}/api/health")["build_id"])
         time.sleep(0.05)
     refusals = log.read_text(encoding="utf-8", errors="replace").count(f"refused build {bad.name}")
-    store.swap_in(index_dir, good, grace_seconds=3600)
+    builds.swap_in(index_dir, good, grace_seconds=3600)
     return {"corrupt_build_refused": seen == {good.name} and refusals >= 1, "refusal_log_lines": refusals,
             "builds_served_while_corrupt": sorted(seen)}
 
@@ -150,17 +133,15 @@ class Clients:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=TIMEOUT + 5)
+            thread.join(timeout=REQUEST_TIMEOUT + 5)
 
     def _loop(self, offset: int) -> None:
         i = offset
         while not self._stop.is_set():
             question = self.questions[i % len(self.questions)]
-            try:
-                status = _status(f"{self.url}/api/ask", {"question": question, "top_k": 5})
-                failure = None if status == 200 else str(status)
-            except OSError as exc:
-                failure = type(exc).__name__
+            status, _, text = request(f"{self.url}/api/ask", {"question": question, "top_k": 5})
+            # a failed connection (status 0) is named by its exception, as request() reports it
+            failure = None if status == 200 else str(status) if status else text.split("(")[0]
             with self._lock:
                 self.done += 1
                 if failure:
@@ -173,46 +154,16 @@ def _qa(env: dict[str, str], *args: str) -> None:
                    stderr=subprocess.DEVNULL)
 
 
-def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def _status(url: str, body: dict[str, Any] | None = None) -> int:
-    return _request(url, body)[0]
+    return request(url, body).status
 
 
 def _get_json(url: str) -> Any:
-    return json.loads(_request(url)[1])
+    return json.loads(request(url).text)
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:
-    return json.loads(_request(url, body)[1])
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"qa serve exited:\n{log.read_text(errors='replace')}")
-        try:
-            if _status(f"{url}/api/health") == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"qa serve not ready:\n{log.read_text(errors='replace')}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return json.loads(request(url, body).text)
 
 
 if __name__ == "__main__":

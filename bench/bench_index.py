@@ -26,9 +26,9 @@ from typing import Any
 from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.encoders import load_embedder
+from qa.encoders import load_embedder, passage_text
 from qa.evaluation import load_questions
-from qa.indexing import build_index, passage_text
+from qa.index.build import build_index
 from qa.service import QAService
 
 

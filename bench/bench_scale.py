@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from servers import kb_fields, mib
 
 ROOT = Path(__file__).resolve().parent.parent
 DRCD = ROOT.parent / "shared" / "bench" / "drcd"
@@ -79,14 +80,14 @@ def _fresh(command: str, index_dir: Path) -> dict[str, Any]:
 def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
     from synthetic import SyntheticCorpus
 
-    from qa import store
     from qa.config import Settings
-    from qa.writer import BuildWriter
+    from qa.index import builds
+    from qa.index.writer import BuildWriter
 
     started = time.perf_counter()
     corpus = SyntheticCorpus(drcd, DIM)
     settings = Settings.load(index_dir=out)
-    path = store.new_build_dir(out)
+    path = builds.new_build_dir(out)
     writer = BuildWriter(path, DIM)
     for doc, chunks, spans, tokens in corpus.documents(n_chunks, writer.token_ids):
         writer.add_document(doc, chunks, spans, tokens)
@@ -98,14 +99,14 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
         writer.put_sentence_vectors(*corpus.sentence_vectors(writer, first, count, vectors))
     vectors_done = time.perf_counter()
     dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-    store.write_manifest(path, {
+    builds.write_manifest(path, {
         "backend": "local", "model": {"spec": settings.model, "id": _model_id(settings.model), "dim": DIM},
         "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
         "corpus": {"dir": "synthetic", "fingerprint": "synthetic", "cjk": True, "documents": writer.n_documents,
                    "chunks": writer.n_chunks, "sentences": writer.n_sentences},
         "dense": dense, "sentence_dtype": "float16", "built_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "build_seconds": round(time.perf_counter() - started, 1), "synthetic": {"topics": corpus.n_topics}})
-    store.swap_in(out, path, settings.build_grace_seconds)
+    builds.swap_in(out, path, settings.build_grace_seconds)
     questions = corpus.questions(N_QUESTIONS, path, drcd)
     (out / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
     return {"seconds": round(time.perf_counter() - started, 1), "texts_seconds": round(texts_done - started, 1),
@@ -123,17 +124,17 @@ def _model_id(spec: str) -> str:
 # --- measurements, each run in a fresh process ---------------------------------------------------------------------
 
 def _open(index_dir: Path) -> Any:
-    from qa import store
     from qa.backends.local import LocalReader
     from qa.config import Settings
     from qa.encoders import load_embedder
+    from qa.index import builds
     from qa.live import open_build
 
     # The vectors are synthetic: load whichever model the build recorded, only to pass the manifest checks.
-    settings = Settings.load(index_dir=index_dir, model=store.read_current_manifest(index_dir)["model"]["spec"])
+    settings = Settings.load(index_dir=index_dir, model=builds.read_current_manifest(index_dir)["model"]["spec"])
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
-    loaded = open_build(store.resolve_current(index_dir), settings, embedder)
+    loaded = open_build(settings, builds.resolve_current(index_dir).name, embedder)
     assert isinstance(loaded.retriever.index, LocalReader)
     return loaded, time.perf_counter() - started
 
@@ -202,17 +203,14 @@ def measure_workers(index_dir: Path) -> dict[str, Any]:
 
 
 def _memory(pid: int) -> dict[str, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
+    fields = kb_fields(Path(f"/proc/{pid}/smaps_rollup"))
     # Pss_File is the share of mapped index pages (page cache, shared and reclaimable); Pss_Anon is private heap.
-    return {name.lower() + "_mib": round(fields[name] / 1024, 1) for name in ("Rss", "Pss", "Pss_Anon", "Pss_File")}
+    return {name.lower() + "_mib": mib(fields[name]) for name in ("Rss", "Pss", "Pss_Anon", "Pss_File")}
 
 
 def measure_recall(index_dir: Path) -> dict[str, Any]:
     loaded, _ = _open(index_dir)
-    dense = loaded.retriever.index.dense
+    dense = loaded.retriever.index.files.dense
     if dense.kind == "exact":
         return {"kind": "exact", "recall_at_10": 1.0}
     recalls = []

@@ -11,9 +11,9 @@ import numpy as np
 
 from qa.chunking import Chunk, split_sentences
 from qa.corpus import Document
-from qa.layout import CHUNK_VECTORS
+from qa.index.layout import CHUNK_VECTORS
+from qa.index.writer import BuildWriter
 from qa.tokens import tokenize
-from qa.writer import BuildWriter
 
 CHUNKS_PER_DOCUMENT = 4
 VECTOR_BATCH = 20_000

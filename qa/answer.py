@@ -18,7 +18,7 @@ _ASKS_REMEDY = re.compile(
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Chosen by `bench/tune_answer.py` on the seed dev set (see README, Quality)."""
+    """Chosen by `tools/tune_answer.py` on the seed dev set (see README, Quality)."""
 
     sources_considered: int = 2  # sentences are drawn from this many top sources
     max_sentences: int = 3
@@ -51,7 +51,7 @@ class Answer:
 
 def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Sentence]:
     """The sentences of the given hits, in source order."""
-    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(retriever, hit, n, query.vector)]
+    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(query, hit, n)]
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:

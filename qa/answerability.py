@@ -20,8 +20,8 @@ from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
 from qa.tokens import STOPWORDS
 
-MODEL_FILE = "answerability.json"  # in this package; written by bench/fit_answerability.py
-# What the model may use; bench/fit_answerability.py chooses a subset and stores it with the fitted weights.
+MODEL_FILE = "answerability.json"  # in this package; written by tools/fit_answerability.py
+# What the model may use; tools/fit_answerability.py chooses a subset and stores it with the fitted weights.
 FEATURES = ("evidence", "dense", "sentence", "coverage", "sentence_coverage", "bigram_coverage", "unknown_noun",
             "novel_chars", "number_mismatch", "cross_lingual")
 # Question words asking for a figure: an amount, a count, a duration, a date, a time, a phone number.
@@ -58,7 +58,7 @@ class Model:
 
 @functools.cache
 def load_model() -> Model:
-    refit = "refit it with `python bench/fit_answerability.py --index-dir INDEX --write`"
+    refit = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write`"
     try:
         raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
         model = Model(tuple(raw["features"]), np.asarray(raw["mean"], dtype=np.float64),

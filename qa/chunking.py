@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from qa.config import CHUNK_CHARS, CHUNK_OVERLAP
 from qa.corpus import Document
 
 _SENTENCE_ENDS = frozenset("。！？；!?;…")
@@ -26,8 +27,8 @@ _PLAIN_HEADING_MAX_CHARS = 40
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    max_chars: int = 240  # target maximum length of a chunk's text
-    overlap: int = 1  # whole sentences repeated from the previous chunk of the same section
+    max_chars: int = CHUNK_CHARS  # target maximum length of a chunk's text
+    overlap: int = CHUNK_OVERLAP  # whole sentences repeated from the previous chunk of the same section
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_chars, int) or self.max_chars < 20:

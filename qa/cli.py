@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(corpus_dir=getattr(args, "corpus", None), index_dir=args.index_dir,
                                  model=args.model, cache_dir=getattr(args, "cache_dir", None),
                                  backend=args.backend, milvus_uri=args.milvus_uri,
-                                 log_format=getattr(args, "log_format", None))
+                                 log_format=getattr(args, "log_format", None), host=getattr(args, "host", None),
+                                 port=getattr(args, "port", None), workers=getattr(args, "workers", None),
+                                 threads=getattr(args, "threads", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -74,22 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_eval)
 
     p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=None,
-                   help="gunicorn worker processes (default 2; see README, Serving)")
-    p.add_argument("--threads", type=int, default=None, help="request threads per worker (default 8)")
+    p.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (QA_PORT, default 8000)")
+    p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see README, Serving)")
+    p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
     p.set_defaults(handler=_serve)
     return parser
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.server import DEFAULT_THREADS, DEFAULT_WORKERS, serve
+    from qa.serve.server import serve
 
-    serve(settings, host=args.host, port=args.port,
-          workers=DEFAULT_WORKERS if args.workers is None else args.workers,
-          threads=DEFAULT_THREADS if args.threads is None else args.threads)
+    serve(settings)
     return 0
 
 
@@ -142,23 +143,18 @@ def _thresholds(specs: list[str], flag: str) -> dict[str, float]:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.progress import Progress
+    from qa import backends
+    from qa.index.progress import Progress
 
-    if args.rollback and settings.backend == "milvus":
-        from qa.backends.milvus import rollback
-
-        build_id = rollback(settings)
-        print(f"Milvus aliases now point at the previous build {build_id}; running servers follow within seconds")
-        return 0
+    chosen = backends.backend(settings)
     if args.rollback:
-        from qa import store
-
-        with store.build_lock(settings.index_dir):
-            build = store.rollback(settings.index_dir, settings.build_grace_seconds)
-        print(f"current index is now the previous build {build.name}; running servers follow within seconds")
+        build_id = chosen.rollback(settings)
+        print(f"{chosen.describe(settings)} now serves the previous build {build_id}; running servers follow "
+              "within seconds")
         return 0
 
-    from qa.indexing import build_index
+    from qa.index import builds
+    from qa.index.build import build_index
 
     bars: list[Progress] = []
 
@@ -172,20 +168,11 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         for bar in bars:
             bar.close()
     print(report.summary())
-    if settings.backend == "milvus":
-        _publish(settings)
-    return 0
-
-
-def _publish(settings: Settings) -> None:
-    import time
-
-    from qa.backends.milvus import publish
-    from qa.store import current_path
-
     started = time.perf_counter()
-    build = publish(settings, current_path(settings.index_dir).resolve())
-    print(f"published build {build} to Milvus at {settings.milvus_uri} in {time.perf_counter() - started:.1f} s")
+    published = chosen.publish(settings, settings.index_dir / builds.BUILDS / report.build_id)
+    if published is not None:
+        print(f"published build {published} to {chosen.describe(settings)} in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,11 +180,11 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
     service = QAService.load(settings)
     result = service.search(args.query, args.k, args.mode)
-    for src in result["results"]:
-        signals = "  ".join(f"{k}={v:.3f}" for k, v in src["signals"].items())
-        print(f"{src['n']}. {src['title']}  [{src['chunk_id']}]  score={src['score']:.3f}  {signals}")
-        print(f"   {_one_line(src['text'])}")
-    print(f"({result['took_ms']} ms)")
+    for src in result.results:
+        signals = "  ".join(f"{k}={v:.3f}" for k, v in dataclasses.asdict(src.signals).items())
+        print(f"{src.n}. {src.title}  [{src.chunk_id}]  score={src.score:.3f}  {signals}")
+        print(f"   {_one_line(src.text)}")
+    print(f"({result.took_ms} ms)")
     return 0
 
 
@@ -206,15 +193,15 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
     service = QAService.load(settings)
     result = service.ask(args.question, args.top_k)
-    if result["answered"]:
-        print(result["answer"])
+    if result.answered:
+        print(result.answer)
     else:
         print("语料中没有找到能回答这个问题的内容。最接近的段落：")
     print()
-    for src in result["sources"]:
-        date = f" ({src['date']})" if src["date"] else ""
-        print(f"[{src['n']}] {src['title']}{date}  {src['chunk_id']} @{src['start']}-{src['end']}")
-        print(f"    {_one_line(src['text'])}")
+    for src in result.sources:
+        date = f" ({src.date})" if src.date else ""
+        print(f"[{src.n}] {src.title}{date}  {src.chunk_id} @{src.start}-{src.end}")
+        print(f"    {_one_line(src.text)}")
     return 0
 
 

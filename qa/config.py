@@ -11,6 +11,10 @@ from typing import Any
 from qa.errors import QAError
 
 DEFAULT_MODEL = "e5-torch"
+# 480 characters keep most DRCD paragraphs and seed sections whole: on seed dev the best hybrid recall@1 was .72 at
+# 120, .77 at 160 and 240, .84 at 360, 480 and 640 (README, Quality). One sentence of overlap.
+CHUNK_CHARS = 480
+CHUNK_OVERLAP = 1
 BACKENDS = ("local", "milvus")
 
 
@@ -21,8 +25,8 @@ class Settings:
     # None keeps the embedding cache inside the index directory, outside the swapped builds.
     cache_dir: Path | None = None
     model: str = DEFAULT_MODEL
-    chunk_chars: int = 480
-    chunk_overlap: int = 1
+    chunk_chars: int = CHUNK_CHARS
+    chunk_overlap: int = CHUNK_OVERLAP
     backend: str = "local"
     # Above this many chunks the dense search is approximate (IVF); nprobe lists are read per query.
     ann_threshold: int = 50_000
@@ -37,8 +41,15 @@ class Settings:
     milvus_token: str | None = None
     milvus_db: str | None = None
     log_format: str = "text"  # text | json: `qa serve`'s access and app logs
-    batch_max: int = 8  # most questions one query encode takes (bench/bench_encode.py: larger costs more)
+    batch_max: int = 8  # most questions one query encode takes (bench/bench_query_batches.py: larger costs more)
     batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
+    # `qa serve`: where it listens, and its layout, chosen with bench/bench_api.py on 2 cores (README, Serving): one
+    # single-threaded encode per worker and one worker per core, so workers never fight over cores; threads queue
+    # questions for the micro-batcher.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    threads: int = 8
 
     @property
     def cache_path(self) -> Path:
@@ -56,28 +67,50 @@ class Settings:
         values.update({k: _coerce(k, v) if isinstance(v, str) else v
                        for k, v in overrides.items() if v is not None})
         settings = replace(cls(), **values)
-        if settings.backend not in BACKENDS:
-            raise QAError(f"unknown backend {settings.backend!r} (QA_BACKEND / --backend): choose "
-                          f"{' or '.join(BACKENDS)}")
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Every value in range, or a QAError naming the setting (its variable and flag) and what it accepts."""
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise QAError(f"{_names(name)} must be from {low} to {high}, got {value}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise QAError(f"{_names(name)} must be {' or '.join(choices)}, got {getattr(self, name)!r}")
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-_INTS = {"chunk_chars", "chunk_overlap", "ann_threshold", "ann_nprobe", "build_grace_seconds", "max_question_chars",
-         "batch_max", "batch_wait_ms"}
-_CHOICES = {"log_format": ("text", "json")}
+# Every accepted question must fit `GET /?q=` percent-encoded in gunicorn's 8190-byte request line: at 12 bytes per
+# 4-byte character, 680 characters do.
+MAX_QUESTION_LIMIT = 680
+# name -> (lowest, highest) accepted value of each integer setting
+_RANGES = {
+    "chunk_chars": (20, 100_000), "chunk_overlap": (0, 5), "ann_threshold": (1, 2**31 - 1),
+    "ann_nprobe": (1, 1_000_000), "build_grace_seconds": (0, 10**9), "max_question_chars": (1, MAX_QUESTION_LIMIT),
+    "batch_max": (1, 1024), "batch_wait_ms": (0, 50), "port": (0, 65535), "workers": (1, 64), "threads": (1, 256),
+}
+_CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype": ("float16", "float32")}
+# settings that also have a command-line flag, named in error messages
+_FLAGS = {"corpus_dir": "--corpus", "index_dir": "--index-dir", "cache_dir": "--cache-dir", "model": "--model",
+          "backend": "--backend", "milvus_uri": "--milvus-uri", "log_format": "--log-format", "host": "--host",
+          "port": "--port", "workers": "--workers", "threads": "--threads"}
+
+
+def _names(name: str) -> str:
+    flag = _FLAGS.get(name)
+    return f"QA_{name.upper()}" + (f" / {flag}" if flag else "")
 
 
 def _coerce(name: str, raw: str) -> Any:
     if name in _PATHS:
         return Path(raw)
-    if name in _INTS:
+    if name in _RANGES:
         try:
             return int(raw)
         except ValueError:
             raise QAError(f"QA_{name.upper()} must be an integer, got {raw!r}") from None
     if name not in {f.name for f in fields(Settings)}:
         raise QAError(f"unknown setting {name!r}")
-    if name in _CHOICES and raw not in _CHOICES[name]:
-        raise QAError(f"QA_{name.upper()} must be one of {', '.join(_CHOICES[name])}, got {raw!r}")
     return raw

@@ -27,6 +27,17 @@ class Document:
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What a result card shows of a document, without its (possibly large) text."""
+
+    doc_id: str
+    title: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+
 def iter_corpus(root: Path) -> Iterator[Document]:
     """Every document of every supported file under root (recursively, hidden entries skipped), one file in
     memory at a time, files in path order; a duplicate doc_id fails naming both places."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from qa.errors import QAError
 from qa.normalize import normalize
+from qa.results import AskResult, Source
 
 METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "citation_precision", "sentence_precision",
            "first_sentence_hit", "abstained_unanswerable", "false_abstention", "abstention_auc",
@@ -38,10 +39,10 @@ class Question:
         text = match_form(sentence)
         return any(match_form(p) and match_form(p) in text for p in self.answer_sentences or self.answers)
 
-    def is_hit(self, source: dict[str, Any]) -> bool:
+    def is_hit(self, source: Source) -> bool:
         if self.doc_id is not None:
-            return bool(source["doc_id"] == self.doc_id)
-        text = match_form(source["text"])
+            return source.doc_id == self.doc_id
+        text = match_form(source.text)
         return any(match_form(g) in text for g in self.gold)
 
 
@@ -107,23 +108,20 @@ def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def judge(question: Question, result: dict[str, Any]) -> Judgement:
-    sources = result["sources"]
-    hits = [question.is_hit(s) for s in sources]
+def judge(question: Question, result: AskResult) -> Judgement:
+    hits = [question.is_hit(s) for s in result.sources]
     first = next((i + 1 for i, h in enumerate(hits) if h), None)
-    cited = [int(n) for n in _CITATION.findall(result["answer"])]
+    cited = [int(n) for n in _CITATION.findall(result.answer)]
     correct = sum(1 for n in cited if 1 <= n <= len(hits) and hits[n - 1])
     if question.answers:
-        plain = match_form(_CITATION.sub("", result["answer"]))
+        plain = match_form(_CITATION.sub("", result.answer))
         answer_hit = any(match_form(a) in plain for a in question.answers if match_form(a))
     else:
         answer_hit = correct > 0
-    sentences = answer_sentences(result["answer"]) if result["answered"] else []
-    score = result.get("answerability")
-    return Judgement(question, first, bool(result["answered"]), result["answered"] and answer_hit,
-                     len(cited), correct, float(result["took_ms"]),
-                     tuple(question.is_gold_sentence(s) for s in sentences),
-                     None if score is None else float(score))
+    sentences = answer_sentences(result.answer) if result.answered else []
+    return Judgement(question, first, result.answered, result.answered and answer_hit,
+                     len(cited), correct, result.took_ms,
+                     tuple(question.is_gold_sentence(s) for s in sentences), result.answerability)
 
 
 def answer_sentences(answer: str) -> list[str]:
@@ -183,7 +181,7 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[index]
 
 
-def evaluate(questions: Sequence[Question], ask: Callable[[str], dict[str, Any]],
+def evaluate(questions: Sequence[Question], ask: Callable[[str], AskResult],
              progress: Callable[[int], None] | None = None) -> list[Judgement]:
     judgements = []
     for question in questions:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.normalize import normalize
-from qa.retrieval import Hit, Retriever
+from qa.retrieval import Hit, Query
 
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
@@ -35,10 +35,10 @@ class Sentence:
         return self.text.rstrip().endswith(("…", "..."))
 
 
-def hit_sentences(retriever: Retriever, hit: Hit, source: int, vector: np.ndarray) -> list[Sentence]:
+def hit_sentences(query: Query, hit: Hit, source: int) -> list[Sentence]:
     """The sentences of one retrieved chunk with their cosines; the only reader of the index's sentence store."""
     chunk = hit.chunk
-    spans, cosines = retriever.index.sentence_scores(vector, hit.row)
+    spans, cosines = query.view.sentence_scores(hit.row)
     return _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
 
 

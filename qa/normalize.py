@@ -5,8 +5,14 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections.abc import Callable
+from importlib.metadata import version
 
 from opencc import OpenCC
+
+# Bump RULES when what normalize() does changes; with OpenCC's own version it keys cached embeddings of
+# normalised text (qa.index.cache), so a change of either re-embeds instead of reusing stale vectors.
+RULES = 1
+VERSION = f"qa-normalize-{RULES}+opencc-{version('opencc-python-reimplemented')}"
 
 
 class _PerCharTable(dict[int, str]):

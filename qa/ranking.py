@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RankingParams:
-    """Weights of the fused score; chosen by `bench/tune_ranking.py` on both evaluation sets."""
+    """Weights of the fused score; chosen by `tools/tune_ranking.py` on both evaluation sets."""
 
     candidates: int = 50  # taken from each of the dense and BM25 lists
     w_dense: float = 0.5  # cosine of the query with the chunk

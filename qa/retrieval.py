@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from qa.backends import IndexReader
+from qa.backends import IndexReader, QuestionView
 from qa.chunking import Chunk
-from qa.encoders import Embedder
-from qa.indexing import passage_text
+from qa.encoders import Embedder, passage_text
 from qa.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
@@ -35,11 +34,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class Query:
-    """A question prepared once: its terms with IDF weights and its embedding."""
+    """A question prepared once: its terms with IDF weights, its embedding, and its view of the build."""
 
     text: str
     terms: dict[str, float]
     vector: np.ndarray
+    view: QuestionView = field(repr=False)  # what this question reads from the index; it ends with the question
     cross_lingual: bool = False  # written mainly in another script than the corpus (e.g. English vs Chinese)
 
 
@@ -69,7 +69,7 @@ class Retriever:
         terms = list(dict.fromkeys(tokenize(text)))
         if vector is None:
             vector = self.embedder.encode_queries([passage_text(text)])[0]
-        return Query(text=text, terms=self.idf(terms), vector=vector,
+        return Query(text=text, terms=self.idf(terms), vector=vector, view=self.index.question(vector, terms),
                      cross_lingual=mostly_cjk(text) != self.corpus_is_cjk)
 
     def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
@@ -100,16 +100,16 @@ class Retriever:
 
     def features(self, query: Query) -> Features:
         n = self.params.candidates
-        terms = list(query.terms)
-        dense_rows = [row for row, _ in self.index.dense_search(query.vector, n)]
-        sparse_rows = [row for row, _ in self.index.sparse_search(terms, n)]
+        view = query.view
+        dense_rows = [row for row, _ in view.dense_search(n)]
+        sparse_rows = [row for row, _ in view.sparse_search(n)]
         rows = np.unique(np.asarray(dense_rows + sparse_rows, dtype=np.int64))
         return Features(
             rows=rows,
-            dense=self.index.dense_scores(query.vector, rows).astype(np.float32),
-            sentence=self.index.best_sentence_scores(query.vector, rows),
-            coverage=term_coverage(query.terms, self.index.term_presence(terms, rows)),
-            bm25=self.index.sparse_scores(terms, rows).astype(np.float32),
+            dense=view.dense_scores(rows).astype(np.float32),
+            sentence=view.best_sentence_scores(rows),
+            coverage=term_coverage(query.terms, view.term_presence(rows)),
+            bm25=view.sparse_scores(rows).astype(np.float32),
         )
 
 

@@ -1,27 +1,27 @@
-"""The question-answering service: loads the model and index once, answers and searches, shapes the JSON."""
+"""The question-answering service: loads the model and index once, answers and searches, returns typed results."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from qa import store
+from qa import backends
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
-from qa.live import LiveIndex
+from qa.live import LiveIndex, check_manifest
 from qa.normalize import normalize
 from qa.ranking import RankingParams
+from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
 from qa.retrieval import MODES, Hit, Mode, Query, Retriever
 
 MAX_TOP_K = 20
 
 
 class QAService:
-    """Answers from whichever build the LiveIndex currently serves; each call uses one build throughout."""
+    """Answers from whichever build the LiveIndex currently serves; each call leases one build throughout."""
 
     def __init__(self, live: LiveIndex, settings: Settings, answer_params: AnswerParams | None = None):
         self.live = live
@@ -36,19 +36,15 @@ class QAService:
 
         wrap, if given, wraps the loaded model for every build served (e.g. the server's micro-batcher)."""
         # before loading a model the index cannot use
-        if settings.backend == "milvus":
-            from qa.backends.milvus import Target, read_manifest
-
-            store.check_model(read_manifest(Target.from_settings(settings)), settings.model,
-                              f"Milvus at {settings.milvus_uri}")
-        else:
-            store.check_model(store.read_manifest(store.resolve_current(settings.index_dir)), settings.model,
-                              settings.index_dir)
+        chosen = backends.backend(settings)
+        build_id = chosen.current_build(settings)
+        check_manifest(chosen.manifest(settings, build_id), chosen.describe(settings), settings)
         embedder = load_embedder(settings.model)
         return cls(LiveIndex(settings, wrap(embedder) if wrap else embedder, ranking), settings, answer_params)
 
     @property
     def retriever(self) -> Retriever:
+        """The current build's retriever, for offline tools (a request leases its build instead)."""
         return self.live.get().retriever
 
     def validate_question(self, question: object, field: str = "question") -> str:
@@ -68,71 +64,75 @@ class QAService:
             raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
         return question
 
-    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid") -> dict[str, Any]:
+    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid") -> AskResult:
         started = time.perf_counter()
         text = self.validate_question(question)
         k = validate_top_k(top_k)
-        retriever = self.retriever
-        query = retriever.prepare(text)
-        hits = retriever.rank(query, k, mode)
-        answer = build_answer(retriever, query, hits, self.answer_params)
-        return {"question": text, "answer": answer.text, "answered": answer.answered,
-                "answerability": round(answer.answerability, 4), "quotes": quotes(answer, hits),
-                "sources": self.sources(retriever, query, hits), "took_ms": _ms(started)}
+        with self.live.lease() as loaded:
+            retriever = loaded.retriever
+            query = retriever.prepare(text)
+            hits = retriever.rank(query, k, mode)
+            answer = build_answer(retriever, query, hits, self.answer_params)
+            sources = self.sources(retriever, query, hits)
+        return AskResult(question=text, answer=answer.text, answered=answer.answered,
+                         answerability=round(answer.answerability, 4), quotes=quotes(answer, hits), sources=sources,
+                         took_ms=_ms(started))
 
-    def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> dict[str, Any]:
+    def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
         started = time.perf_counter()
         text = self.validate_question(query_text, "q")
         top_k = validate_top_k(k, "k")
         if mode not in MODES:
             raise QuestionError(f"`mode` must be one of {', '.join(MODES)}")
-        retriever = self.retriever
-        query = retriever.prepare(text)
-        hits = retriever.rank(query, top_k, mode)
-        return {"query": text, "results": self.sources(retriever, query, hits), "took_ms": _ms(started)}
+        with self.live.lease() as loaded:
+            retriever = loaded.retriever
+            query = retriever.prepare(text)
+            hits = retriever.rank(query, top_k, mode)
+            results = self.sources(retriever, query, hits)
+        return SearchResult(query=text, results=results, took_ms=_ms(started))
 
     @staticmethod
-    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[dict[str, Any]]:
+    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
         info = retriever.index.document_info([h.chunk.doc_id for h in hits])
         out = []
         for n, hit in enumerate(hits, start=1):
             doc = info[hit.chunk.doc_id]
-            out.append({
-                "n": n, "doc_id": doc.doc_id, "title": doc.title, "url": doc.url, "date": doc.date,
-                "chunk_id": hit.chunk.chunk_id, "text": hit.chunk.text, "start": hit.chunk.start,
-                "end": hit.chunk.end, "score": round(hit.score, 4),
-                "signals": {name: round(v, 4) for name, v in hit.signals.items()},
-                "highlights": [list(r) for r in highlights(normalize(hit.chunk.text), query)],
-            })
+            out.append(Source(
+                n=n, doc_id=doc.doc_id, title=doc.title, url=doc.url, date=doc.date,
+                chunk_id=hit.chunk.chunk_id, text=hit.chunk.text, start=hit.chunk.start, end=hit.chunk.end,
+                score=round(hit.score, 4), signals=Signals(**{name: round(v, 4) for name, v in hit.signals.items()}),
+                highlights=highlights(normalize(hit.chunk.text), query),
+            ))
         return out
 
     def document(self, doc_id: str) -> Document:
-        doc = self.retriever.index.document(doc_id)
+        with self.live.lease() as loaded:
+            doc = loaded.retriever.index.document(doc_id)
         if doc is None:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
         return doc
 
     def example_document_ids(self, n: int) -> list[str]:
         """Ids of up to n real documents (those of the first chunks), e.g. for the API description's examples."""
-        index = self.retriever.index
-        rows = list(range(min(index.n_chunks, 4 * n)))
-        return list(dict.fromkeys(c.doc_id for c in index.chunks(rows)))[:n]
+        with self.live.lease() as loaded:
+            index = loaded.retriever.index
+            rows = list(range(min(index.n_chunks, 4 * n)))
+            return list(dict.fromkeys(c.doc_id for c in index.chunks(rows)))[:n]
 
-    def health(self) -> dict[str, Any]:
-        loaded = self.live.get()
-        manifest = loaded.retriever.index.manifest
-        return {"status": "ok", "documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"],
-                "model": manifest["model"]["id"], "build_id": loaded.build_id, "index_built_at": manifest["built_at"],
-                "loaded_at": loaded.loaded_at, "load_seconds": loaded.load_seconds,
-                # for /metrics: how long the build took and its size (from the manifest's file list)
-                "build_seconds": manifest.get("build_seconds"),
-                "index_bytes": sum(f["size"] for f in manifest.get("files", {}).values())}
+    def health(self) -> Health:
+        with self.live.lease() as loaded:
+            manifest = loaded.retriever.index.manifest
+            return Health(status="ok", documents=manifest["corpus"]["documents"],
+                          chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
+                          build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
+                          load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
+                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()))
 
 
-def quotes(answer: Answer, hits: list[Hit]) -> list[dict[str, int]]:
+def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:
     """Where each answer sentence lies in its source's text, in answer order (the i-th [n] marker's sentence)."""
-    return [{"n": p.source, "start": p.start - hits[p.source - 1].chunk.start,
-             "end": p.end - hits[p.source - 1].chunk.start} for p in answer.sentences]
+    return [Quote(n=p.source, start=p.start - hits[p.source - 1].chunk.start,
+                  end=p.end - hits[p.source - 1].chunk.start) for p in answer.sentences]
 
 
 def validate_top_k(value: object, field: str = "top_k") -> int:

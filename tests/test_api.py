@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -12,17 +13,19 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from qa.app import create_app
-from qa.openapi import SPEC
+from qa.config import Settings
+from qa.serve.app import create_app
+from qa.serve.openapi import spec_for
+from qa.serve.worker import app_414
 from qa.service import QAService
-from qa.worker import app_414
 
-pytestmark = pytest.mark.slow
+# the description the test app serves: default settings (its question limit), no example ids
+SPEC = spec_for(Settings(), [])
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SOURCE_KEYS = {"n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score", "signals",
                "highlights"}
-ERROR_LOGGER = "qa.app"
+ERROR_LOGGER = "qa.serve.app"
 UNHANDLED = "unhandled error on "  # how the last-resort handler's log message begins
 
 
@@ -33,7 +36,7 @@ def app(service: QAService) -> Flask:
 
 @pytest.fixture
 def client(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[FlaskClient]:
-    """A client whose requests must never reach the last-resort 500 handler (which logs on qa.app)."""
+    """A client whose requests must never reach the last-resort 500 handler (which logs on qa.serve.app)."""
     with caplog.at_level(logging.ERROR, logger=ERROR_LOGGER):
         yield app.test_client()
     assert not [r for r in caplog.get_records("call") if r.getMessage().startswith(UNHANDLED)], \
@@ -140,7 +143,7 @@ def test_health(client: FlaskClient, service: QAService) -> None:
     response = client.get("/api/health")
     assert response.status_code == 200
     body = response.get_json()
-    assert body == service.health()
+    assert body == dataclasses.asdict(service.health())
     assert body["status"] == "ok" and body["documents"] == 6 and body["chunks"] > 0
     assert body["build_id"] and body["loaded_at"] and body["index_built_at"]
 

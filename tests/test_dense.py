@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.dense import DenseIndex, build_ivf, ivf_lists
 from qa.errors import IndexCorruptError
+from qa.index.dense import DenseIndex, build_ivf, ivf_lists
 
 
 def _unit_rows(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

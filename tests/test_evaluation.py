@@ -1,25 +1,25 @@
-"""Metric computations on tiny hand-made cases, question-file parsing, and the `qa` command line."""
+"""Metric computations on tiny hand-made cases and question-file parsing (qa/evaluation.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from qa import cli
-from qa.config import Settings
 from qa.errors import QAError
 from qa.evaluation import Question, answer_sentences, judge, load_questions, match_form, roc_auc, summarize
+from qa.results import AskResult, Signals, Source
 
 
-def _result(answer: str, sources: list[dict[str, Any]], answered: bool = True, took: float = 10.0) -> dict[str, Any]:
-    return {"answer": answer, "answered": answered, "sources": sources, "took_ms": took}
+def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
+            answerability: float = 0.5) -> AskResult:
+    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
+                     sources=sources, took_ms=took)
 
 
-def _src(doc_id: str, text: str) -> dict[str, Any]:
-    return {"doc_id": doc_id, "text": text}
+def _src(doc_id: str, text: str) -> Source:
+    return Source(n=1, doc_id=doc_id, title=doc_id, url=None, date=None, chunk_id=f"{doc_id}:0", text=text, start=0,
+                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0), highlights=[])
 
 
 def test_corpus_text_gold_ignores_whitespace_and_punctuation() -> None:
@@ -97,8 +97,8 @@ def test_abstention_auc_by_hand() -> None:
     assert roc_auc([0.5], []) is None and roc_auc([None], [0.1]) is None
     answerable = Question("a", "?", gold=("甲",))
     unanswerable = Question("u", "?", unanswerable=True)
-    judgements = [judge(answerable, {**_result("甲。[1]", [_src("d", "甲")]), "answerability": 0.7}),
-                  judge(unanswerable, {**_result("", [_src("d", "乙")], answered=False), "answerability": -0.2})]
+    judgements = [judge(answerable, _result("甲。[1]", [_src("d", "甲")], answerability=0.7)),
+                  judge(unanswerable, _result("", [_src("d", "乙")], answered=False, answerability=-0.2))]
     assert summarize(judgements)["abstention_auc"] == 1.0
 
 
@@ -117,39 +117,3 @@ def test_malformed_question_line_names_file_and_line(tmp_path: Path, line: str, 
     path.write_text('{"question": "ok", "unanswerable": true}\n\n' + line + "\n", encoding="utf-8")
     with pytest.raises(QAError, match=rf"q.jsonl:3: .*{message}"):
         load_questions(path)
-
-
-def test_eval_command_prints_compare_table_and_guards(seed_settings: Settings, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    questions = tmp_path / "q.jsonl"
-    questions.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in [
-        {"id": "1", "question": "付款失败但钱被扣了两次怎么办？", "gold": ["确认是否有重复扣款现象"]},
-        {"id": "2", "question": "Python怎么读取CSV文件", "unanswerable": True},
-    ]), encoding="utf-8")
-    out = tmp_path / "m.json"
-    index = ["--index-dir", str(seed_settings.index_dir)]
-    assert cli.main(["eval", str(questions), *index, "--compare", "--json", str(out)]) == 0
-    table = capsys.readouterr().out
-    assert "bm25" in table and "hybrid" in table and "recall@1" in table
-    assert json.loads(out.read_text(encoding="utf-8"))["hybrid"]["recall@3"] == 1.0
-    assert cli.main(["eval", str(questions), *index, "--fail-under", "recall@1=1.01"]) == 1
-    assert "FAIL: recall@1" in capsys.readouterr().err
-    assert cli.main(["eval", str(questions), *index, "--fail-under", "recal@1=0.5"]) == 1
-    assert "unknown metric 'recal@1'" in capsys.readouterr().err
-    assert cli.main(["eval", str(questions), *index, "--fail-over", "latency_p50_ms=0"]) == 1
-    assert "FAIL: latency_p50_ms" in capsys.readouterr().err
-
-
-def test_cli_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["ask", "你好", "--index-dir", str(tmp_path / "none")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: no index in") and "qa index" in err and err.count("\n") == 1
-
-
-def test_cli_search_and_ask_print_sources(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    index = ["--index-dir", str(seed_settings.index_dir)]
-    assert cli.main(["search", "重复扣款", "-k", "2", "--mode", "bm25", *index]) == 0
-    out = capsys.readouterr().out
-    assert "1. 工行数字钱包" in out and "bm25=" in out
-    assert cli.main(["ask", "支付失敗了怎麼辦", *index]) == 0
-    assert "[1] 工行数字钱包支付失败的解决方案与常见问题解" in capsys.readouterr().out

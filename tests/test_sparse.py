@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexCorruptError
-from qa.sparse import SparseIndex
+from qa.index.sparse import SparseIndex
 from qa.tokens import tokenize
 
 TEXTS = [

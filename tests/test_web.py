@@ -10,14 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from qa.app import create_app
-from qa.config import Settings
-from qa.encoders import Embedder
-from qa.indexing import build_index
+from qa.serve.app import create_app
+from qa.serve.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
 from qa.service import QAService
-from qa.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
-
-pytestmark = pytest.mark.slow
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SCRIPT = "<script>alert(1)</script>"
@@ -29,17 +24,9 @@ def client(service: QAService) -> FlaskClient:
 
 
 @pytest.fixture(scope="module")
-def hostile_app(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Flask:
-    """A corpus whose title, heading and text hold markup, served by a real index."""
-    root = tmp_path_factory.mktemp("hostile")
-    corpus = root / "corpus" / "坏"
-    corpus.mkdir(parents=True)
-    (corpus / "evil.md").write_text(
-        "---\ntitle: <img src=x onerror=alert(1)>退款\nurl: javascript:alert(3)\n---\n\n"
-        "## <b>小节</b>\n\n付款失败时<script>alert(2)</script>请联系客服申请退款。\n", encoding="utf-8")
-    settings = Settings.load(environ={}, corpus_dir=root / "corpus", index_dir=root / "index")
-    build_index(settings, embedder=embedder)
-    return create_app({"TESTING": True, "QA_SERVICE": QAService.load(settings)})
+def hostile_app(hostile_service: QAService) -> Flask:
+    """The app over the hostile corpus (conftest): markup in its title, heading and text."""
+    return create_app({"TESTING": True, "QA_SERVICE": hostile_service})
 
 
 def page(client: FlaskClient, url: str, status: int = 200) -> str:

@@ -1,61 +1,29 @@
-"""The local backend: a format-2 build directory read in place (memory-mapped arrays, bm25s, SQLite)."""
+"""The local backend: format-2 build directories under the index directory, read in place (qa.index.files)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from qa import layout
-from qa.backends import DocumentInfo
+from qa.backends import Manifest
 from qa.chunking import Chunk
-from qa.corpus import Document
-from qa.dense import DenseIndex
-from qa.docstore import DocStore
-from qa.errors import IndexCorruptError
-from qa.npyrows import NpyRows
-from qa.sparse import SparseIndex, top_positive
+from qa.config import Settings
+from qa.corpus import Document, DocumentInfo
+from qa.index import builds
+from qa.index.files import BuildFiles
+from qa.index.sparse import top_positive
 
 
 class LocalReader:
     """Implements `qa.backends.IndexReader` over one build directory; loading maps files, it parses nothing big."""
 
-    def __init__(self, path: Path, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, manifest: Manifest) -> None:
         self.path = path
         self.manifest = manifest
-        dense = manifest["dense"]
-        ann = path / layout.ANN if dense["kind"] == "ivf" else None
-        self.dense = DenseIndex.load(path / layout.CHUNK_VECTORS, ann, nprobe=int(dense.get("nprobe", 32)))
-        self.sparse = SparseIndex.load(path / layout.SPARSE)
-        self.docs = DocStore(path / layout.DOCS)
-        # Per-question lookups touch a few scattered rows: read by pread, not mapped (see qa.npyrows).
-        self._meta_rows = NpyRows(path / layout.CHUNK_META)
-        self._bounds_rows = NpyRows(path / layout.SENTENCE_BOUNDS)
-        self._span_rows = NpyRows(path / layout.SENTENCE_SPANS)
-        self._sentence_rows = NpyRows(path / layout.SENTENCE_VECTORS)
-        self._check_shapes()
-        # The ranking asks for the top BM25 rows and then for the BM25 of the candidates: score each question once.
-        self._bm25 = functools.lru_cache(maxsize=4)(lambda terms: self.sparse.scores(list(terms)))
-
-    def _check_shapes(self) -> None:
-        n, m = self.dense.n_rows, len(self._span_rows)
-        problems = []
-        if self._meta_rows.shape != (n, 4):
-            problems.append(f"chunk_meta has shape {self._meta_rows.shape}, expected ({n}, 4)")
-        if self.sparse.n_rows != n:
-            problems.append(f"the BM25 index has {self.sparse.n_rows} rows, the vectors {n}")
-        last = self._bounds_rows.take(np.array([n])) if len(self._bounds_rows) == n + 1 else None
-        if self._bounds_rows.shape != (n + 1,) or last is None or int(last[0]) != m:
-            problems.append("sentence_bounds does not match the chunks and sentences")
-        if self._sentence_rows.shape != (m, self.dense.dim):
-            problems.append(f"sentence_vectors has shape {self._sentence_rows.shape}, expected ({m}, "
-                            f"{self.dense.dim})")
-        if problems:
-            raise IndexCorruptError(f"index in {self.path} is inconsistent: {'; '.join(problems)}; "
-                                    f"{layout.REBUILD_HINT}")
+        self.files = BuildFiles(path, manifest)
 
     @property
     def build_id(self) -> str:
@@ -63,54 +31,20 @@ class LocalReader:
 
     @property
     def n_chunks(self) -> int:
-        return self.dense.n_rows
+        return self.files.n_chunks
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.dense.search(vector, k)
-
-    def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return self.dense.scores_for(vector, rows)
-
-    def sparse_search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        return top_positive(self._bm25(tuple(terms)), k)
-
-    def sparse_scores(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        return self._bm25(tuple(terms))[np.asarray(rows, dtype=np.int64)]
+    def question(self, vector: np.ndarray, terms: Sequence[str]) -> LocalQuestion:
+        return LocalQuestion(self.files, vector, terms)
 
     def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
-        return self.sparse.document_frequencies(list(terms))
-
-    def term_presence(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        return self.sparse.presence(list(terms), rows)
-
-    def best_sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        lo, hi = self._sentence_range(rows)
-        counts = hi - lo
-        best = np.zeros(len(rows), dtype=np.float32)
-        if not counts.sum():
-            return best
-        ends = np.cumsum(counts)
-        cosines = self._sentence_rows.ranges(lo, hi).astype(np.float32) @ np.asarray(vector, dtype=np.float32)
-        has = counts > 0
-        best[has] = np.maximum.reduceat(cosines, (ends - counts)[has])
-        return best
-
-    def _sentence_range(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """First and end sentence index of each row."""
-        bounds = self._bounds_rows.ranges(rows, rows + 2).reshape(-1, 2)
-        return bounds[:, 0], bounds[:, 1]
-
-    def sentence_scores(self, vector: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self._sentence_range(np.array([row]))
-        cosines = self._sentence_rows.ranges(lo, hi).astype(np.float32) @ np.asarray(vector, dtype=np.float32)
-        return self._span_rows.ranges(lo, hi).astype(np.int64), cosines
+        return self.files.sparse.document_frequencies(list(terms))
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         rows = [int(r) for r in rows]
-        meta = self._meta_rows.take(np.asarray(rows, dtype=np.int64)) if rows else np.zeros((0, 4), dtype=np.int32)
-        texts = self.docs.chunk_texts(rows)
-        doc_ids = self.docs.doc_ids(sorted({int(m[0]) for m in meta}))
+        files = self.files
+        meta = files.meta.take(np.asarray(rows, dtype=np.int64)) if rows else np.zeros((0, 4), dtype=np.int32)
+        texts = files.docs.chunk_texts(rows)
+        doc_ids = files.docs.doc_ids(sorted({int(m[0]) for m in meta}))
         out = []
         for row, (doc_idx, start, end, ordinal) in zip(rows, meta.tolist(), strict=True):
             text, headings = texts[row]
@@ -119,12 +53,88 @@ class LocalReader:
         return out
 
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
-        return self.docs.document_info(doc_ids)
+        return self.files.docs.document_info(doc_ids)
 
     def document(self, doc_id: str) -> Document | None:
-        return self.docs.document(doc_id)
+        return self.files.docs.document(doc_id)
 
     def close(self) -> None:
-        self.docs.close()
-        for rows in (self._meta_rows, self._bounds_rows, self._span_rows, self._sentence_rows):
-            rows.close()
+        self.files.close()
+
+
+class LocalQuestion:
+    """One question's reads: BM25 is scored over all rows once, on first use, and kept for this question only."""
+
+    def __init__(self, files: BuildFiles, vector: np.ndarray, terms: Sequence[str]) -> None:
+        self.files = files
+        self.vector = np.asarray(vector, dtype=np.float32)
+        self.terms = list(terms)
+        self._bm25: np.ndarray | None = None
+
+    def _scores(self) -> np.ndarray:
+        if self._bm25 is None:
+            self._bm25 = self.files.sparse.scores(self.terms)
+        return self._bm25
+
+    def dense_search(self, k: int) -> list[tuple[int, float]]:
+        return self.files.dense.search(self.vector, k)
+
+    def dense_scores(self, rows: np.ndarray) -> np.ndarray:
+        return self.files.dense.scores_for(self.vector, rows)
+
+    def sparse_search(self, k: int) -> list[tuple[int, float]]:
+        return top_positive(self._scores(), k)
+
+    def sparse_scores(self, rows: np.ndarray) -> np.ndarray:
+        return self._scores()[np.asarray(rows, dtype=np.int64)]
+
+    def term_presence(self, rows: np.ndarray) -> np.ndarray:
+        return self.files.sparse.presence(self.terms, rows)
+
+    def best_sentence_scores(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        lo, hi = self.files.sentence_range(rows)
+        counts = hi - lo
+        best = np.zeros(len(rows), dtype=np.float32)
+        if not counts.sum():
+            return best
+        ends = np.cumsum(counts)
+        cosines = self.files.sentence_vectors.ranges(lo, hi).astype(np.float32) @ self.vector
+        has = counts > 0
+        best[has] = np.maximum.reduceat(cosines, (ends - counts)[has])
+        return best
+
+    def sentence_scores(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.files.sentence_range(np.array([row]))
+        cosines = self.files.sentence_vectors.ranges(lo, hi).astype(np.float32) @ self.vector
+        return self.files.spans.ranges(lo, hi).astype(np.int64), cosines
+
+
+class LocalBackend:
+    """Builds under `index/builds/`, the served one named by the `index/current` symlink."""
+
+    def describe(self, settings: Settings) -> str:
+        return f"index in {settings.index_dir}"
+
+    def current_build(self, settings: Settings) -> str:
+        builds.resolve_current(settings.index_dir)  # IndexNotFoundError with the hint to build one
+        return Path(os.path.realpath(builds.current_path(settings.index_dir))).name
+
+    def manifest(self, settings: Settings, build_id: str) -> Manifest:
+        return builds.read_manifest(self._path(settings, build_id))
+
+    def open(self, settings: Settings, build_id: str, manifest: Manifest) -> LocalReader:
+        path = self._path(settings, build_id)
+        builds.verify_files(path, dict(manifest))
+        return LocalReader(path, manifest)
+
+    def publish(self, settings: Settings, build_dir: Path) -> None:
+        return None  # `qa index` swapped it in already: the build directory is what is served
+
+    def rollback(self, settings: Settings) -> str:
+        with builds.build_lock(settings.index_dir):
+            return builds.rollback(settings.index_dir, settings.build_grace_seconds).name
+
+    @staticmethod
+    def _path(settings: Settings, build_id: str) -> Path:
+        return settings.index_dir / builds.BUILDS / build_id

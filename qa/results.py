@@ -1,0 +1,106 @@
+"""What the service returns: typed records from which the JSON API, its OpenAPI schema, the page and the CLI are
+built (qa.serve.openapi derives the schema from these fields, so the two cannot drift)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def described(text: str, **schema: Any) -> Any:
+    """A dataclass field whose OpenAPI description (and extra JSON Schema keywords) ride in its metadata."""
+    return field(metadata={"description": text, **schema})
+
+
+SPAN_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Each ranking signal for this passage: cosine with the passage (dense) and with its best sentence,
+    IDF-weighted share of the question's terms (coverage), BM25, and the fused hybrid score."""
+
+    dense: float
+    sentence: float
+    coverage: float
+    bm25: float
+    hybrid: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """One retrieved passage, numbered for the answer's [n] markers."""
+
+    n: int = described("1-based number used by [n] markers.", minimum=1)
+    doc_id: str = described("Corpus path without extension (or the JSONL id); may contain '/'.")
+    title: str = described("The document's title.")
+    url: str | None = described("The document's URL, when the corpus gives one.")
+    date: str | None = described("The document's date, when the corpus gives one.")
+    chunk_id: str = described("The passage: `doc_id:ordinal`.")
+    text: str = described("The passage: the document's text[start:end].")
+    start: int = described("Offset of the passage in the document's text (code points).", minimum=0)
+    end: int = described("End offset of the passage in the document's text.", minimum=0)
+    score: float = described("Ranking score of the chosen mode.")
+    signals: Signals = described("Every ranking signal of this passage.")
+    highlights: list[tuple[int, int]] = described("[start, end) ranges of `text` holding the question's terms.",
+                                                  items=SPAN_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Where one answer sentence lies: sources[n-1].text[start:end] (code points)."""
+
+    n: int = described("The source the sentence is quoted from.", minimum=1)
+    start: int = described("Start offset in that source's text.", minimum=0)
+    end: int = described("End offset in that source's text.", minimum=1)
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """An answer made of the sources' own sentences, or an abstention, with the numbered sources."""
+
+    question: str = described("The question as understood (trimmed).")
+    answer: str = described("Extracted sentences, each followed by a [n] marker citing sources[n-1]; empty when "
+                            "answered is false.")
+    answered: bool = described("False when the corpus holds no passage that answers the question.")
+    answerability: float = described(
+        "Estimated probability that the corpus answers the question (a logistic model over retrieval and question "
+        "features); the service abstains below its threshold, fitted on the dev questions.", minimum=0, maximum=1)
+    quotes: list[Quote] = described("Where each answer sentence lies, in answer order: the i-th [n] marker's "
+                                    "sentence. Empty when answered is false.")
+    sources: list[Source] = described("The passages, best first.")
+    took_ms: float = described("Time the service spent on the question.")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Ranked passages for a query, without an answer."""
+
+    query: str = described("The query as understood (trimmed).")
+    results: list[Source] = described("The passages, best first, numbered from 1.")
+    took_ms: float = described("Time the service spent on the query.")
+
+
+@dataclass(frozen=True)
+class Health:
+    """The build this worker answers from."""
+
+    status: Literal["ok"]
+    documents: int = described("Documents in the index.", minimum=0)
+    chunks: int = described("Passages (chunks) in the index.", minimum=0)
+    model: str = described("Id of the embedding model the index was built with.")
+    build_id: str = described("The index build this worker answers from.")
+    index_built_at: str = described("ISO 8601 time the index was built.")
+    loaded_at: str = described("ISO 8601 time this worker loaded the build.")
+    load_seconds: float = described("How long loading the build took.")
+    build_seconds: float | None = described("How long that build took (null for builds made before this was "
+                                            "recorded).")
+    index_bytes: int = described("The build's size on disk.", minimum=0)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """No usable index is loaded."""
+
+    status: Literal["unavailable"]
+    reason: str = described("Why no index is usable and how to fix it.")

@@ -1,0 +1,182 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa.config import Settings
+from qa.corpus import Document
+from qa.results import AskResult, Health, SearchResult, Unavailable
+from qa.serve.schema import ref as _ref
+from qa.serve.schema import schemas_of
+from qa.service import MAX_TOP_K
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+# The question must hold a character that str.strip() keeps: the class of Python's whitespace, written out so
+# every regex dialect (ECMA, Rust, Python) reads the pattern the same way.
+_SPACE_CLASS = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+NON_BLANK = f"[^{_SPACE_CLASS}]"
+_TOP_K_NOTE = ("A JSON integer; a number with a zero fraction such as 3.0 counts as one (as in JSON Schema); "
+               "booleans are rejected.")
+ERROR_CODES = ["bad_request", "not_found", "method_not_allowed", "payload_too_large", "uri_too_long",
+               "unsupported_media_type", "internal_error", "unavailable"]
+
+
+def _question(settings: Settings) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars, "pattern": NON_BLANK,
+            "examples": ["付款失败但钱被扣了两次怎么办？"]}
+
+
+def _top_k() -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5}
+
+
+def _schemas(settings: Settings) -> dict[str, Any]:
+    limit = settings.max_question_chars
+    return {
+        "AskRequest": {
+            "type": "object",
+            "required": ["question"],
+            "additionalProperties": False,
+            "properties": {
+                "question": {**_question(settings),
+                             "description": f"At most {limit} characters as sent (QA_MAX_QUESTION_CHARS), at least "
+                                            "one of them not whitespace; answered trimmed."},
+                "top_k": {**_top_k(), "description": f"How many sources to return. {_TOP_K_NOTE}"},
+            },
+        },
+        **schemas_of({"AskResponse": AskResult, "SearchResponse": SearchResult, "Health": Health,
+                      "Unavailable": Unavailable, "Document": Document}),
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string", "enum": ERROR_CODES},
+                        "message": {"type": "string", "description": "What went wrong and how to fix it."},
+                    },
+                },
+            },
+        },
+    }
+
+
+_UNAVAILABLE = _error("No usable index is loaded; the message says how to build one.")
+
+def spec_for(settings: Settings, doc_ids: list[str]) -> dict[str, Any]:
+    """The API description for these settings (the question limit), with some of the loaded index's document
+    ids as examples of /api/documents/{doc_id}."""
+    spec = _spec(settings)
+    if doc_ids:
+        parameter = spec["paths"]["/api/documents/{doc_id}"]["get"]["parameters"][0]
+        parameter["examples"] = {f"doc{n}": {"value": doc_id} for n, doc_id in enumerate(doc_ids, start=1)}
+    return spec
+
+
+def _spec(settings: Settings) -> dict[str, Any]:
+    return {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "qa: question answering over Chinese articles",
+        "version": "0.1.0",
+        "description": "Answers are extracted sentences from the corpus, each cited with a [n] marker.",
+    },
+    "paths": {
+        "/api/ask": {
+            "post": {
+                "summary": "Answer a question with cited sentences from the corpus",
+                "operationId": "ask",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("AskRequest")}}},
+                "responses": {
+                    "200": {**_json(_ref("AskResponse"), "The answer and its numbered sources."),
+                            "links": {"SourceDocument": {
+                                "operationId": "document",
+                                "parameters": {"doc_id": "$response.body#/sources/0/doc_id"},
+                                "description": "The whole document of the first source."}}},
+                    "400": _error("Invalid question or top_k, malformed JSON, or a body that is no object."),
+                    "405": _error("Only POST is allowed."),
+                    "413": _error("The body is larger than 16 KiB (a body up to 10 MiB is read and discarded "
+                                  "first, so the client reads this answer; past that the connection closes)."),
+                    "415": _error("The body is not sent as application/json."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/search": {
+            "get": {
+                "summary": "Rank passages for a query without composing an answer",
+                "operationId": "search",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True, "schema": _question(settings),
+                     "description": "As `question` of /api/ask."},
+                    {"name": "k", "in": "query", "required": False,
+                     "schema": _top_k(),
+                     "description": f"How many passages to return. {_TOP_K_NOTE}"},
+                    {"name": "mode", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["hybrid", "dense", "bm25"], "default": "hybrid"}},
+                ],
+                "responses": {
+                    "200": _json(_ref("SearchResponse"), "Ranked passages, numbered from 1."),
+                    "400": _error("Invalid parameter (empty or too long question, wrong type, out of range)."),
+                    "414": _error("The request line is longer than 8190 bytes (a question far over the limit)."),
+                    "405": _error("Only GET is allowed."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/health": {
+            "get": {
+                "summary": "Whether an index is loaded, and which",
+                "operationId": "health",
+                "responses": {
+                    "200": _json(_ref("Health"), "The index is loaded."),
+                    "503": _json(_ref("Unavailable"), "No usable index; `reason` says how to fix it."),
+                },
+            },
+        },
+        "/api/documents/{doc_id}": {
+            "get": {
+                "summary": "One whole document of the corpus",
+                "operationId": "document",
+                "parameters": [{"name": "doc_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "minLength": 1},
+                                "description": "May contain '/', which is sent unescaped. The served description "
+                                               "lists the loaded index's ids as examples."}],
+                "responses": {
+                    "200": _json(_ref("Document"), "The document."),
+                    "414": _error("The request line is longer than 8190 bytes."),
+                    "404": _error("No document with that id."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "operationId": "openapi",
+                "responses": {"200": {"description": "The OpenAPI document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            },
+        },
+    },
+    "components": {
+        "schemas": _schemas(settings),
+        "responses": {
+            "NotFound": _error("Unknown /api/ route."),
+            "InternalError": _error("An unexpected failure (a bug); it is logged."),
+        },
+    },
+}
+

@@ -1,0 +1,129 @@
+"""`qa serve`: the Flask app under gunicorn; index and model are loaded once in the master, before forking."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.serve.batching import BatchingEmbedder
+from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
+from qa.serve.worker import QAWorker, check_gunicorn
+from qa.service import QAService
+from qa.tokens import tokenize
+
+WARMUP_QUESTION = "付款失败但钱被扣了怎么办？"
+# gunicorn's largest request line: the longest question Settings accepts (QA_MAX_QUESTION_CHARS, at most 680
+# characters) of 4-byte characters, percent-encoded, fits.
+MAX_REQUEST_LINE = 8190
+
+
+class QAServer(BaseApplication):
+    """A gunicorn application serving one already loaded QAService."""
+
+    def __init__(self, service: QAService, options: dict[str, Any]) -> None:
+        self.service = service
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("post_fork", self.warm_up)
+        self.cfg.set("child_exit", self.child_exit)
+
+    def load(self) -> Any:
+        from qa.serve.app import create_app
+
+        return create_app({"QA_SERVICE": self.service})
+
+    def warm_up(self, server: Any, worker: Any) -> None:
+        """post_fork hook: the first encode of this worker, so no request pays for it."""
+        started = time.perf_counter()
+        self.service.ask(WARMUP_QUESTION)
+        ms = (time.perf_counter() - started) * 1000
+        server.log.info("worker %s warmed up: first ask took %.0f ms", worker.pid, ms)
+
+    def child_exit(self, server: Any, worker: Any) -> None:
+        """Master hook: a dead worker's live gauges leave the metrics (prometheus_client, multiprocess mode)."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(settings: Settings) -> None:
+    """Load the service, then serve it with gunicorn until SIGTERM or SIGINT; raise QAError before binding."""
+    check_gunicorn()
+    _check_can_listen(settings.host, settings.port)
+    # Split the cores between the workers before the engine loads (libgomp reads this once); an explicit
+    # OMP_NUM_THREADS from the environment wins.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.workers)))
+    metrics_dir = _metrics_dir()
+    try:
+        _run(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(settings: Settings) -> None:
+    from qa.serve.metrics import observe_encode
+
+    # Fork safety: loading maps the weights without starting OpenMP threads. A process that has encoded
+    # anything before fork() leaves its children hanging on their first encode, so the master never encodes.
+    # Every build the service swaps in shares the one micro-batcher around the model.
+    service = QAService.load(settings, wrap=lambda embedder: BatchingEmbedder(
+        embedder, max_batch=settings.batch_max, max_wait=settings.batch_wait_ms / 1000, observer=observe_encode))
+    tokenize(WARMUP_QUESTION)  # loads jieba's dictionary here, to share it copy-on-write across workers
+    QAServer(service, {
+        "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        # Threads hand concurrent questions to the micro-batcher and keep cheap requests (page, health,
+        # metrics) flowing while an encode runs.
+        "worker_class": QAWorker,  # gthread, with the app's own 414
+        "threads": settings.threads,
+        "preload_app": True,  # build the Flask app once in the master, before binding and forking
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "limit_request_line": MAX_REQUEST_LINE,
+        # the pure-Python parser, whose request-line errors QAWorker answers itself (gunicorn_h1c's it cannot)
+        "http_parser": "python",
+        "accesslog": "-",
+        "errorlog": "-",
+        "logger_class": logger_class(settings.log_format),
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "loglevel": "info",
+        "proc_name": "qa-serve",
+        # gunicorn's control socket is one path per user ($HOME/.gunicorn): two servers would fight over it.
+        "control_socket_disable": True,
+    }).run()
+
+
+def _metrics_dir() -> str:
+    """A fresh directory for prometheus_client's multiprocess files, set before prometheus_client is imported."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before `qa serve` chose its multiprocess directory")
+    path = tempfile.mkdtemp(prefix="qa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail in one line before the model loads, not after gunicorn's five bind retries and their log lines."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR, as gunicorn binds
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise QAError(f"cannot listen on {host}:{port}: the port is in use; stop the server using it "
+                          "or choose another --port") from None
+        raise QAError(f"cannot listen on {host}:{port} ({exc}); check --host and --port") from None

@@ -1,0 +1,96 @@
+"""Tune the answer's sentence selection (AnswerParams) on several evaluation sets at once.
+
+Retrieval runs once per question with the default ranking; each parameter combination then only rebuilds the
+answers, and is scored with the same judge as `qa eval` (answer hit, citation precision, answer-sentence precision,
+first-sentence hit). Tune on the dev set (and DRCD) only: the held-out seed set is for checking the result.
+
+    python tools/tune_answer.py --set seed=eval/seed_dev.jsonl:index --set drcd=.cache/drcd-300/questions.jsonl:DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.answer import AnswerParams, build_answer
+from qa.config import Settings
+from qa.evaluation import Question, judge, load_questions, summarize
+from qa.results import AskResult, Source
+from qa.retrieval import Hit, Query
+from qa.service import QAService
+
+
+@dataclass
+class Prepared:
+    question: Question
+    query: Query
+    hits: list[Hit]
+    sources: list[Source]
+
+
+def prepare(service: QAService, questions: list[Question], limit: int | None) -> list[Prepared]:
+    out = []
+    for question in questions[:limit]:
+        if question.unanswerable:
+            continue
+        query = service.retriever.prepare(question.question)
+        hits = service.retriever.rank(query, 5, "hybrid")
+        out.append(Prepared(question, query, hits, service.sources(service.retriever, query, hits)))
+    return out
+
+
+METRICS = ("answer_hit", "citation_precision", "sentence_precision", "first_sentence_hit")
+
+
+def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> dict[str, float]:
+    judgements = []
+    for case in cases:
+        answer = build_answer(service.retriever, case.query, case.hits, params)
+        result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
+                           answerability=answer.answerability, quotes=[], sources=case.sources, took_ms=0.0)
+        judgements.append(judge(case.question, result))
+    summary = summarize(judgements)
+    return {name: float(summary[name] or 0.0) for name in METRICS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", action="append", required=True, metavar="NAME=QUESTIONS:INDEX_DIR")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--rank", choices=("min", "mean"), default="mean", help="order settings by the worst or the "
+                        "mean of their metrics over all sets")
+    parser.add_argument("--min-hit", type=float, default=0.0,
+                        help="rank by citation precision among settings whose answer hit reaches this on every set")
+    args = parser.parse_args()
+    sets = {}
+    for spec in args.set:
+        name, _, rest = spec.partition("=")
+        questions_path, _, index_dir = rest.partition(":")
+        service = QAService.load(Settings.load(index_dir=index_dir))
+        sets[name] = (service, prepare(service, load_questions(Path(questions_path)), args.limit))
+        print(f"{name}: {len(sets[name][1])} answerable questions", file=sys.stderr)
+
+    rows = []
+    grid = itertools.product([1, 2], [1, 2, 3], [0.0, 0.01, 0.02, 0.04], [0.0, 0.1, 0.2], [1.0, 2.0])
+    for considered, max_sentences, margin, w_cov, w_src in grid:
+        params = AnswerParams(sources_considered=considered, max_sentences=max_sentences, keep_margin=margin,
+                              w_coverage=w_cov, w_source=w_src)
+        result = {name: score(service, cases, params) for name, (service, cases) in sets.items()}
+        if all(r["answer_hit"] >= args.min_hit for r in result.values()):
+            values = [v for r in result.values() for v in r.values()]
+            rows.append((min(values) if args.rank == "min" else sum(values) / len(values), params, result))
+    rows.sort(key=lambda r: -r[0])
+    for _, p, result in rows[: args.top]:
+        label = (f"src={p.sources_considered} max={p.max_sentences} margin={p.keep_margin} cov={p.w_coverage} "
+                 f"w_src={p.w_source}")
+        print(label.ljust(52), "  ".join(f"{n}: " + " ".join(f"{k}={v:.3f}" for k, v in r.items())
+                                       for n, r in result.items()))
+        # answer_hit only needs one gold sentence; the sentence metrics need the right one first and few others
+
+
+if __name__ == "__main__":
+    main()
