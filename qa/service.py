@@ -93,7 +93,7 @@ class QAService:
 
     @staticmethod
     def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
-        info = retriever.index.document_info([h.chunk.doc_id for h in hits])
+        info = query.view.document_info([h.chunk.doc_id for h in hits])
         out = []
         for n, hit in enumerate(hits, start=1):
             doc = info[hit.chunk.doc_id]

@@ -27,6 +27,9 @@ class QuestionView(Protocol):
     """What one question reads from a build (its vector and terms fixed). It lives as long as the request, so it
     may keep what it fetched for the rest of that question; nothing is shared between questions."""
 
+    def candidates(self, n: int) -> np.ndarray:
+        """The rows ranking scores: the union of the dense and BM25 (score > 0) top-n, ascending (int64)."""
+
     def dense_search(self, k: int) -> list[tuple[int, float]]:
         """Up to k (row, cosine) pairs, best first (approximate above the build's ANN threshold)."""
 
@@ -47,6 +50,12 @@ class QuestionView(Protocol):
 
     def sentence_scores(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """(spans, cosines) of the sentences of one row: spans is (n, 2) int64 offsets into the document text."""
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """The chunks at these rows, in the given order (as IndexReader.chunks)."""
+
+    def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
+        """Title and metadata of each known id (as IndexReader.document_info)."""
 
 
 class IndexReader(Protocol):
