@@ -25,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  backend=args.backend, milvus_uri=args.milvus_uri,
                                  log_format=getattr(args, "log_format", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None), workers=getattr(args, "workers", None),
-                                 threads=getattr(args, "threads", None))
+                                 threads=getattr(args, "threads", None),
+                                 metrics_host=getattr(args, "metrics_host", None),
+                                 metrics_port=getattr(args, "metrics_port", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -83,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see README, Serving)")
     p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
+    p.add_argument("--metrics-host", help="address of the /metrics listener (QA_METRICS_HOST, default 127.0.0.1)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port instead of the public one "
+                   "(QA_METRICS_PORT; default: on the public port)")
     p.set_defaults(handler=_serve)
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -126,7 +127,8 @@ class QAService:
                           chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
                           build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
                           load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
-                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()))
+                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
+                          workers=None)
 
 
 def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:

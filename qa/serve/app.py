@@ -123,8 +123,10 @@ def _is_api() -> bool:
 
 
 def _error(status: int, message: str) -> Any:
+    code = ERROR_CODES.get(status, f"http_{status}")
+    observe.note_error(code)
     if _is_api():
-        return error_response(status, ERROR_CODES.get(status, f"http_{status}"), message)
+        return error_response(status, code, message)
     title = PAGE_TITLES.get(status, "出错了")
     return render_template("error.html", status=status, title=title, message=message), status
 

@@ -63,7 +63,7 @@ def index() -> tuple[str, int]:
     elif question.strip():
         try:
             result = service.ask(question, PAGE_TOP_K)
-            note_answered(result.answered)
+            note_answered(result.answered, result.answerability)
             context["page"] = present(result)
         except QuestionError as exc:
             context["error"], status = str(exc), 400
