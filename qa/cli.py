@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus directory (QA_CORPUS_DIR, default corpus/)")
     p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
     p.add_argument("--rollback", action="store_true",
-                   help="point the index back at the previous build instead of building")
+                   help="serve the previous build again instead of building (a second rollback undoes the first)")
+    p.add_argument("--force", action="store_true",
+                   help="build even when the corpus and settings are those of the current build")
     p.set_defaults(handler=_index)
 
     p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
@@ -155,12 +157,17 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if args.rollback:
         build_id = chosen.rollback(settings)
         print(f"{chosen.describe(settings)} now serves the previous build {build_id}; running servers follow "
-              "within seconds")
+              "within seconds (rolling back again returns to the build it replaced)")
         return 0
 
     from qa.index import builds
-    from qa.index.build import build_index
+    from qa.index.build import build_index, up_to_date
 
+    current = None if args.force else up_to_date(settings)
+    if current is not None and _served(chosen, settings, current):
+        print(f"the index is up to date: build {builds.resolve_current(settings.index_dir).name} has this corpus "
+              "and these settings (--force builds anyway)")
+        return 0
     bars: list[Progress] = []
 
     def progress(total: int) -> Callable[[int], None]:
@@ -178,6 +185,18 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if published is not None:
         print(f"published build {published} to {chosen.describe(settings)} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _served(chosen: Any, settings: Settings, manifest: dict[str, object]) -> bool:
+    """Whether the backend serves the current local build (a Milvus publish records its id in the manifest)."""
+    from qa.index import builds
+
+    published = manifest.get("milvus")
+    build = published["build_id"] if isinstance(published, dict) else builds.resolve_current(settings.index_dir).name
+    try:
+        return bool(chosen.current_build(settings) == build)
+    except QAError:  # nothing served yet (an empty Milvus): publish
+        return False
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
