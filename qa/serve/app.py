@@ -13,6 +13,7 @@ from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
 from qa.serve import loaded, observe
 from qa.serve.api import api, error_response
+from qa.serve.jsonio import OrjsonProvider
 from qa.serve.metrics import metrics
 from qa.serve.web import web
 from qa.service import QAService
@@ -39,8 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.config.update(test_config or {})
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     _attach_service(app)
     app.register_blueprint(api)
     app.register_blueprint(web)
