@@ -22,6 +22,7 @@ from qa.backends.milvus.client import (
     serving_build,
 )
 from qa.backends.milvus.lifecycle import drop_retired, switch_to
+from qa.backends.milvus.reader import pack_weights
 from qa.config import Settings
 from qa.index import builds
 from qa.index.files import BuildFiles
@@ -83,10 +84,13 @@ def _chunk_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         out = []
         for c in batch:
             _check_bytes(c.text, schema.MAX_VARCHAR, f"chunk {c.row}", "lower QA_CHUNK_CHARS")
+            weights = pack_weights(c.bm25)
+            _check_bytes(weights, schema.MAX_VARCHAR, f"the BM25 weights of chunk {c.row}", "lower QA_CHUNK_CHARS")
             doc = info[c.doc_id]
             out.append({"id": c.row, "vector": c.vector, "bm25": c.bm25, "doc_idx": c.doc_idx, "doc_id": c.doc_id,
                         "start": c.start, "end": c.end, "ordinal": c.ordinal, "text": c.text,
                         "headings": json.dumps(list(c.headings), ensure_ascii=False), "sentences": c.sentences,
+                        "weights": weights,
                         "doc": _doc_json(doc.title, doc.url, doc.date, doc.source)})
         yield out
 

@@ -24,7 +24,7 @@ from qa.backends.milvus.reader import (
     document_info_of,
     query_vector,
     reported,
-    sparse_weights,
+    unpack_weights,
 )
 from qa.chunking import Chunk
 from qa.corpus import DocumentInfo
@@ -42,8 +42,12 @@ class MilvusQuestion:
         self.vector = query_vector(vector)
         self.terms = list(terms)
         self.query = reader.query_weights(self.terms)  # the question's sparse vector: term id -> count
+        # the query's term ids sorted, and how often each is asked, for scoring rows by their packed weights
+        self._query_ids = np.asarray(sorted(self.query), dtype=np.int64)
+        self._query_counts = np.asarray([self.query[t] for t in sorted(self.query)], dtype=np.float64)
+        self._term_ids = np.asarray(reader.term_ids(self.terms), dtype=np.int64)
         self._records: dict[int, dict[str, Any]] = {}  # row -> chunk record
-        self._weights: dict[int, dict[int, float]] = {}  # row -> BM25 weights
+        self._weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> its BM25 (term ids, weights)
         self._sentences: dict[int, _Sentences] = {}
 
     @property
@@ -94,7 +98,7 @@ class MilvusQuestion:
         for record in records:
             row = int(record["id"])
             self._records[row] = record
-            self._weights[row] = sparse_weights(record["bm25"])
+            self._weights[row] = unpack_weights(record["weights"])
 
     def _fetch(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """The records of these rows, fetching those this question has not seen in one query."""
@@ -134,17 +138,33 @@ class MilvusQuestion:
 
     @reported
     def sparse_scores(self, rows: np.ndarray) -> np.ndarray:
-        self._fetch(rows)
-        query = self.query
-        return np.asarray([sum(w * self._weights[int(r)].get(t, 0.0) for t, w in query.items()) for r in rows],
-                          dtype=np.float32)
+        owner, at, weights = self._matches(rows)
+        scores = np.bincount(owner, weights=weights.astype(np.float64) * self._query_counts[at], minlength=len(rows))
+        return scores.astype(np.float32)
 
     @reported
     def term_presence(self, rows: np.ndarray) -> np.ndarray:
+        owner, at, _ = self._matches(rows)
+        present = np.zeros((len(rows), len(self._query_ids)), dtype=bool)
+        present[owner, at] = True
+        out = np.zeros((len(rows), len(self._term_ids)), dtype=bool)
+        known = self._term_ids >= 0
+        out[:, known] = present[:, np.searchsorted(self._query_ids, self._term_ids[known])]
+        return out
+
+    def _matches(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every weight of the rows that belongs to a term of the question: its row's position in rows, its term's
+        position in the sorted query ids, the weight (all rows at once: numpy calls per row cost more)."""
         self._fetch(rows)
-        ids = self.reader.term_ids(self.terms)
-        return np.asarray([[tid in self._weights[int(r)] for tid in ids] for r in rows],
-                          dtype=bool).reshape(len(rows), len(ids))
+        parts = [self._weights[int(r)] for r in rows]
+        lengths = [len(ids) for ids, _ in parts]
+        if not len(self._query_ids) or not sum(lengths):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        ids = np.concatenate([ids for ids, _ in parts])
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        at = np.minimum(np.searchsorted(self._query_ids, ids), len(self._query_ids) - 1)
+        hit = self._query_ids[at] == ids
+        return owner[hit], at[hit], np.concatenate([w for _, w in parts])[hit]
 
     @reported
     def best_sentence_scores(self, rows: np.ndarray) -> np.ndarray:
@@ -163,8 +183,12 @@ class MilvusQuestion:
 
     @reported
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
-        held = {r["doc_id"]: document_info_of(r) for r in self._records.values()}
-        missing = sorted(set(doc_ids) - set(held))
+        wanted = set(doc_ids)
+        held: dict[str, DocumentInfo] = {}
+        for record in self._records.values():  # parsed only for the documents asked for
+            if record["doc_id"] in wanted and record["doc_id"] not in held:
+                held[record["doc_id"]] = document_info_of(record)
+        missing = sorted(wanted - set(held))
         if missing:
             held.update(self.reader.document_info(missing))
         return {d: held[d] for d in doc_ids if d in held}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 from collections import Counter
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 # Milvus's largest top-k and query page; no question asks for more candidates than this.
 MAX_LIMIT = 16_384
-CHUNK_FIELDS = ["id", "vector", "bm25", "doc_id", "start", "end", "ordinal", "text", "headings", "sentences", "doc"]
+CHUNK_FIELDS = ["id", "vector", "weights", "doc_id", "start", "end", "ordinal", "text", "headings", "sentences",
+                "doc"]
 
 
 def reported(method: F) -> F:
@@ -205,9 +207,18 @@ def query_vector(vector: np.ndarray) -> np.ndarray:
     return np.asarray(vector, dtype=np.float32).reshape(-1)
 
 
-def sparse_weights(value: Any) -> dict[int, float]:
-    """pymilvus returns a sparse vector as {index: value}; keys may come back as strings over some transports."""
-    return {int(k): float(v) for k, v in dict(value).items()}
+def pack_weights(weights: Mapping[int, float]) -> str:
+    """A chunk's BM25 weights as the `weights` field stores them (see schema.chunks)."""
+    ids = np.fromiter(weights.keys(), dtype="<u4", count=len(weights))
+    values = np.fromiter(weights.values(), dtype="<f4", count=len(weights))
+    return base64.b64encode(ids.tobytes() + values.tobytes()).decode("ascii")
+
+
+def unpack_weights(packed: str) -> tuple[np.ndarray, np.ndarray]:
+    """(term ids int64, weights float32) of a `weights` field."""
+    raw = base64.b64decode(packed)
+    n = len(raw) // 8
+    return np.frombuffer(raw, dtype="<u4", count=n).astype(np.int64), np.frombuffer(raw, dtype="<f4", offset=4 * n)
 
 
 def document_info_of(record: Mapping[str, Any]) -> DocumentInfo:
