@@ -76,7 +76,7 @@ class QAService:
             sources = self.sources(retriever, query, hits)
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
                          answerability=round(answer.answerability, 4), quotes=quotes(answer, hits), sources=sources,
-                         took_ms=_ms(started))
+                         took_ms=_ms(started), build_id=loaded.build_id)
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
         started = time.perf_counter()
