@@ -61,7 +61,7 @@ def test_events_survive_a_round_trip(service: QAService) -> None:
     ('{"type": "feedback", "time": "yesterday", "request_id": "r", "helpful": true, "known_request": true}',
      "`time`"),
     ('{"type": "feedback", "time": "2026-03-01T00:00:00Z", "request_id": "r", "helpful": 1, '
-     '"known_request": true}', "`helpful` must be a bool"),
+     '"known_request": true}', "`helpful` must be true or false"),
 ])
 def test_a_bad_line_says_what_is_wrong(line: str, says: str) -> None:
     with pytest.raises(EventFormatError, match=says):

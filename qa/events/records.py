@@ -106,61 +106,57 @@ def parse(line: str) -> Event:
         raise EventFormatError(f"not JSON ({exc.msg})") from None
     if not isinstance(raw, dict):
         raise EventFormatError("not a JSON object")
-    fields = _Fields(raw)
-    kind = fields.get("type", str)
+    kind = raw.get("type")
     if kind == "question":
-        channel = fields.get("channel", str)
-        if channel not in CHANNELS:
+        _check(raw, _QUESTION_FIELDS)
+        if raw["channel"] not in CHANNELS:
             raise EventFormatError(f"`channel` must be one of {', '.join(CHANNELS)}")
-        return QuestionEvent(time=fields.time(), request_id=fields.get("request_id", str), channel=channel,
-                             question=fields.get("question", str), answered=fields.get("answered", bool),
-                             answerability=fields.number("answerability"), sources=fields.sources(),
-                             build_id=fields.get("build_id", str), took_ms=fields.number("took_ms"))
+        return QuestionEvent(time=_time(raw["time"]), request_id=raw["request_id"], channel=raw["channel"],
+                             question=raw["question"], answered=raw["answered"],
+                             answerability=float(raw["answerability"]), sources=_sources(raw["sources"]),
+                             build_id=raw["build_id"], took_ms=float(raw["took_ms"]))
     if kind == "feedback":
-        comment = raw.get("comment")
-        if comment is not None and not isinstance(comment, str):
-            raise EventFormatError("`comment` must be a string or null")
-        return FeedbackEvent(time=fields.time(), request_id=fields.get("request_id", str),
-                             helpful=fields.get("helpful", bool), comment=comment,
-                             known_request=fields.get("known_request", bool))
+        _check(raw, _FEEDBACK_FIELDS)
+        return FeedbackEvent(time=_time(raw["time"]), request_id=raw["request_id"], helpful=raw["helpful"],
+                             comment=raw.get("comment"), known_request=raw["known_request"])
     raise EventFormatError(f"unknown event type {kind!r}")
 
 
-class _Fields:
-    """Typed reads of one parsed line, each failing with the field's name."""
+_NUMBER = (int, float)
+_QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "time": str, "request_id": str, "channel": str, "question": str, "answered": bool, "answerability": _NUMBER,
+    "sources": list, "build_id": str, "took_ms": _NUMBER}
+_FEEDBACK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "time": str, "request_id": str, "helpful": bool, "comment": (str, type(None)), "known_request": bool}
+_SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {"doc_id": str, "kind": str, "score": _NUMBER}
+_TYPE_NAMES = {str: "a string", bool: "true or false", list: "an array", _NUMBER: "a number",
+               (str, type(None)): "a string or null"}
 
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
 
-    def get(self, name: str, kind: type) -> Any:
-        value = self.raw.get(name)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise EventFormatError(f"`{name}` must be a {kind.__name__}")
-        return value
+def _check(raw: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> None:
+    for name, kind in fields.items():
+        value = raw.get(name)
+        # bool is an int: a number field must not take true/false, nor a bool field 0/1
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise EventFormatError(f"`{name}` must be {_TYPE_NAMES[kind]}")
 
-    def number(self, name: str) -> float:
-        value = self.raw.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EventFormatError(f"`{name}` must be a number")
-        return float(value)
 
-    def time(self) -> str:
-        text = self.get("time", str)
-        try:
-            parse_time(text)
-        except ValueError:
-            raise EventFormatError(f"`time` is not an ISO 8601 time: {text[:40]!r}") from None
-        return text
+def _time(text: str) -> str:
+    try:
+        parse_time(text)
+    except ValueError:
+        raise EventFormatError(f"`time` is not an ISO 8601 time: {text[:40]!r}") from None
+    return text
 
-    def sources(self) -> tuple[SourceRef, ...]:
-        items = self.get("sources", list)
-        out = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise EventFormatError("`sources` must hold objects")
-            one = _Fields(item)
-            out.append(SourceRef(one.get("doc_id", str), one.get("kind", str), one.number("score")))
-        return tuple(out)
+
+def _sources(items: list[Any]) -> tuple[SourceRef, ...]:
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise EventFormatError("`sources` must hold objects")
+        _check(item, _SOURCE_FIELDS)
+        out.append(SourceRef(item["doc_id"], item["kind"], float(item["score"])))
+    return tuple(out)
 
 
 def _dumps(value: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ LABEL_TERMS = 3
 
 def label_terms(clusters: Sequence[Sequence[tuple[str, int]]], top: int = LABEL_TERMS) -> list[list[str]]:
     """For each cluster of (wording, times asked), up to `top` terms by class TF-IDF: the share of the cluster's
-    questions holding the term times log(1 + questions / questions holding it) over every cluster. A term inside
-    a better one already chosen (数字 in 数字钱包: jieba's search mode gives both) is left out."""
+    questions holding the term times log(1 + questions / questions holding it) over all the clusters given. A term
+    inside a better one already chosen (数字 in 数字钱包: jieba's search mode gives both) is left out."""
     tokens: dict[str, set[str]] = {}
     held: Counter[str] = Counter()
     total = 0
