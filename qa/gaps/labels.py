@@ -16,11 +16,12 @@ MIN_SHARE = 0.5  # a term in fewer of the cluster's questions (weighted) only fi
 def label_terms(clusters: Sequence[Sequence[tuple[str, int]]], top: int = LABEL_TERMS) -> list[list[str]]:
     """For each cluster of (wording, times asked), up to `top` terms, best first.
 
-    A term scores share × local IDF × general IDF: the weighted share of the cluster's questions holding it; log(1 +
-    questions / questions holding it) over all the clusters given, so what every cluster says (花呗 in a stream of
-    花呗 questions) does not name one; and jieba's IDF table, learned from a large general corpus, so everyday words
-    (之后, 不是, 现在) do not either. Terms held by at least half of the cluster and of two or more characters come
-    first; a term inside one already chosen (数字 in 数字钱包: jieba's search mode gives both) is left out."""
+    A term scores share × local IDF × general IDF: the weighted share of the cluster's questions holding it;
+    log((questions + 1) / (questions holding it + 0.5)) over all the clusters given, so what every cluster says (钱包
+    in a wallet service) does not name one; and jieba's IDF table, learned from a large general corpus, capped at its
+    median and scaled to 1, so everyday words (之后, 不是, 现在) do not either. Terms held by at least half of the
+    cluster and of two or more characters come first; a term inside one already chosen (数字 in 数字钱包: jieba's
+    search mode gives both) is left out."""
     tokens: dict[str, set[str]] = {}
     held: Counter[str] = Counter()
     total = 0
@@ -39,7 +40,7 @@ def label_terms(clusters: Sequence[Sequence[tuple[str, int]]], top: int = LABEL_
 
         def rank(term: str, share: Counter[str] = share, size: int = size) -> tuple[bool, bool, float, int, str]:
             part = share[term] / size
-            score = part * math.log(1 + total / held[term]) * general(term)
+            score = part * math.log((total + 1) / (held[term] + 0.5)) * general(term)
             # a lone character (卡, 借, 花 of 花呗, missing from jieba's dictionary) names little
             return part < MIN_SHARE, len(term) < 2, -score, -len(term), term
 
@@ -52,7 +53,9 @@ def _general_idf() -> Callable[[str], float]:
     import jieba.analyse  # loads the IDF table that ships with jieba (0.5-2 s)
 
     table = jieba.analyse.default_tfidf
-    return lambda term: float(table.idf_freq.get(term, table.median_idf))
+    # only demotes: a word commoner than jieba's median (之后 4.4 against 12.0) counts for less, a rarer one or one
+    # jieba has never seen (网商贷) counts fully, so the contrast between the clusters keeps the lead
+    return lambda term: min(float(table.idf_freq.get(term, table.median_idf)), table.median_idf) / table.median_idf
 
 
 def _distinct(terms: list[str], top: int) -> list[str]:
