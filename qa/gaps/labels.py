@@ -22,6 +22,8 @@ def label_terms(clusters: Sequence[Sequence[tuple[str, int]]], top: int = LABEL_
     median and scaled to 1, so everyday words (之后, 不是, 现在) do not either. Terms held by at least half of the
     cluster and of two or more characters come first; a term inside one already chosen (数字 in 数字钱包: jieba's
     search mode gives both) is left out."""
+    if not clusters:
+        return []
     tokens: dict[str, set[str]] = {}
     held: Counter[str] = Counter()
     total = 0
