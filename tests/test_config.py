@@ -36,3 +36,11 @@ def test_every_bad_value_is_refused_naming_the_setting(env: dict[str, str], mess
 def test_a_bad_flag_is_refused_like_a_bad_variable() -> None:
     with pytest.raises(QAError, match="--threads must be from 1 to 256, got 0"):
         Settings.load(environ={}, threads=0)
+
+
+def test_events_go_beside_the_index_unless_moved_or_off(tmp_path: Path) -> None:
+    assert Settings.load(environ={"QA_INDEX_DIR": str(tmp_path / "index")}).events_path == tmp_path / "events"
+    assert Settings.load(environ={}).events_path == Path("events")
+    assert Settings.load(environ={"QA_EVENTS_DIR": str(tmp_path / "e")}).events_path == tmp_path / "e"
+    assert Settings.load(environ={"QA_EVENTS_DIR": str(tmp_path / "e")}, events_dir="off").events_path is None
+    assert Settings.load(environ={"QA_EVENTS_DIR": "OFF"}).events_path is None
