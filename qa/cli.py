@@ -1,4 +1,4 @@
-"""The `qa` command: index, search, ask, serve, eval. Errors become one clean line and exit status 1."""
+"""The `qa` command: index, search, ask, serve, eval, gaps. Errors become one clean line and exit status 1."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  port=getattr(args, "port", None), workers=getattr(args, "workers", None),
                                  threads=getattr(args, "threads", None),
                                  metrics_host=getattr(args, "metrics_host", None),
-                                 metrics_port=getattr(args, "metrics_port", None))
+                                 metrics_port=getattr(args, "metrics_port", None),
+                                 events_dir=getattr(args, "events_dir", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -90,8 +91,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-host", help="address of the /metrics listener (QA_METRICS_HOST, default 127.0.0.1)")
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port instead of the public one "
                    "(QA_METRICS_PORT; default: on the public port)")
+    p.add_argument("--events-dir", help="where question and feedback events go (QA_EVENTS_DIR; default events/ "
+                   "beside the index directory; off keeps none)")
     p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("gaps", parents=[common], help="what people asked that the corpus does not answer, "
+                       "grouped by need and re-asked against the index")
+    p.add_argument("paths", nargs="*", type=Path, metavar="FILE_OR_DIR",
+                   help="events files or directories (default: the events directory, QA_EVENTS_DIR)")
+    p.add_argument("--events-dir", help="the events directory read when no FILE_OR_DIR is given (QA_EVENTS_DIR)")
+    p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.add_argument("--since", default="7d", help="7d, 24h, 30m or a date such as 2026-03-01 (default 7d); "
+                   "'all' reads everything")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one self-contained page")
+    p.add_argument("--limit", type=int, default=50, help="clusters reported and re-asked, largest first (50)")
+    p.add_argument("--threshold", type=float, help="cosine two questions need to be one need (default: the "
+                   "one fitted for the model, qa/gaps/thresholds.json)")
+    p.set_defaults(handler=_gaps)
     return parser
+
+
+def _gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.gaps.command import GapsOptions, run
+
+    since = None if args.since.strip().lower() == "all" else args.since
+    return run(GapsOptions(paths=args.paths, since=since, json=args.json, html=args.html, limit=args.limit,
+                           threshold=args.threshold), settings)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
