@@ -95,8 +95,8 @@ class Backend(Protocol):
         """Where the builds live, for messages ("index in index/", "Milvus at http://…")."""
 
     def current_build(self, settings: Settings) -> str:
-        """The id of the build serving now: one cheap call (a readlink, an alias lookup), made about once a
-        second by every worker."""
+        """The id of the build serving now: one cheap call (a readlink, a query of the serving record), made about
+        once a second by every worker."""
 
     def manifest(self, settings: Settings, build_id: str) -> Manifest:
         """The manifest of one build, read without opening its files (so a wrong model is refused cheaply)."""

@@ -1,4 +1,4 @@
-"""Which published builds Milvus serves and keeps: the alias switch, retirement, rollback and clean-up.
+"""Which published builds Milvus serves and keeps: the serving record, retirement, rollback and clean-up.
 
 The same rules as the local backend's index directory (qa.index.builds): the build that stopped being served most
 recently is the previous one; `rollback` serves it again, so the build it replaces becomes the previous one and a
@@ -57,7 +57,7 @@ def previous_build(milvus: Any, current: str | None) -> str | None:
 
 def rollback(settings: Settings) -> str:
     """Serve the previous build again; the build it replaces becomes the previous one (a second rollback undoes
-    the first). Servers follow the alias like after a publish."""
+    the first). Servers follow the serving record like after a publish."""
     target = Target.from_settings(settings)
     milvus = client(target)
     current = serving_build(target)
