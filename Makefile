@@ -1,11 +1,17 @@
-# Two entry points for a fresh machine: `make run` (build the index if needed, serve) and `make test`.
+# Two entry points for a fresh machine: `make run` (bring the index up to date, serve) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 QA := $(VENV)/bin/qa
 HOST ?= 127.0.0.1
 PORT ?= 8000
+METRICS_PORT ?=
+# Milvus Lite 2.5's C++ engine, installed into a directory of its own and put first on PYTHONPATH for the Milvus
+# tests and benchmark runs on it (the package of the same name, 3.x, is the pure-Python engine in the venv). Its
+# __init__ imports pkg_resources, which setuptools 81 dropped.
+LITE25 := .cache/milvus-lite-2.5
 
-.PHONY: setup run index test eval-guard lint eval bench bench-backends browser-deps nginx-deps cc-deps install-check
+.PHONY: setup run index test test-milvus-lite25 eval-guard lint eval bench bench-backends bench-backends-lite25 \
+	browser-deps nginx-deps cc-deps install-check
 
 setup: $(VENV)/.installed
 
@@ -20,9 +26,11 @@ $(VENV)/.installed: pyproject.toml
 index: setup
 	$(QA) index
 
+# `qa index` first: it rebuilds only when the corpus or a setting changed (seconds otherwise), re-embedding only
+# new text; a running server follows a rebuild by itself.
 run: setup
-	test -e index/current/manifest.json || $(QA) index
-	$(QA) serve --host $(HOST) --port $(PORT)
+	$(QA) index
+	$(QA) serve --host $(HOST) --port $(PORT) $(if $(METRICS_PORT),--metrics-port $(METRICS_PORT))
 
 # Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
 browser-deps:
@@ -41,8 +49,18 @@ test: setup browser-deps nginx-deps cc-deps
 	$(VENV)/bin/mypy qa
 	$(PY) tools/import_graph.py > /dev/null
 	$(VENV)/bin/pytest
+	$(MAKE) test-milvus-lite25
 	$(MAKE) eval-guard
 	$(MAKE) install-check
+
+$(LITE25)/.installed: pyproject.toml
+	rm -rf $(LITE25)
+	$(PY) -m pip install --quiet --no-deps --target $(LITE25) 'milvus-lite==2.5.*' 'setuptools<81'
+	touch $@
+
+# The Milvus backend's tests again, on the C++ engine of Milvus Lite 2.5 (the test module checks it got it).
+test-milvus-lite25: setup $(LITE25)/.installed
+	PYTHONPATH=$(LITE25) MILVUS_LITE_ENGINE=2.5 $(VENV)/bin/pytest -q tests/test_milvus.py tests/test_rollback.py
 
 # As a deployer installs it: a wheel (not editable) in a fresh venv, indexing and serving the seed corpus from a
 # directory outside the repository (the page, a static file, an answer and a document page must answer 200).
@@ -79,3 +97,8 @@ bench: setup
 # local vs Milvus Lite vs Milvus server on DRCD-300 (prepare it first: python tools/drcd.py --out .cache/drcd-300 --docs 300)
 bench-backends: setup
 	$(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb
+
+# local vs Milvus Lite on the C++ engine of milvus-lite 2.5
+bench-backends-lite25: setup $(LITE25)/.installed
+	PYTHONPATH=$(LITE25) $(PY) bench/bench_backends.py --data .cache/drcd-300 --cache-dir .cache/emb \
+		--backends local lite

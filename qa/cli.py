@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  log_format=getattr(args, "log_format", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None), workers=getattr(args, "workers", None),
                                  threads=getattr(args, "threads", None),
+                                 metrics_host=getattr(args, "metrics_host", None),
+                                 metrics_port=getattr(args, "metrics_port", None),
                                  events_dir=getattr(args, "events_dir", None))
         return handler(args, settings)
     except QAError as exc:
@@ -51,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus directory (QA_CORPUS_DIR, default corpus/)")
     p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
     p.add_argument("--rollback", action="store_true",
-                   help="point the index back at the previous build instead of building")
+                   help="serve the previous build again instead of building (a second rollback undoes the first)")
+    p.add_argument("--force", action="store_true",
+                   help="build even when the corpus and settings are those of the current build")
     p.set_defaults(handler=_index)
 
     p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
@@ -84,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see README, Serving)")
     p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
+    p.add_argument("--metrics-host", help="address of the /metrics listener (QA_METRICS_HOST, default 127.0.0.1)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port instead of the public one "
+                   "(QA_METRICS_PORT; default: on the public port)")
     p.add_argument("--events-dir", help="where question and feedback events go (QA_EVENTS_DIR; default events/ "
                    "beside the index directory; off keeps none)")
     p.set_defaults(handler=_serve)
@@ -176,12 +183,17 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if args.rollback:
         build_id = chosen.rollback(settings)
         print(f"{chosen.describe(settings)} now serves the previous build {build_id}; running servers follow "
-              "within seconds")
+              "within seconds (rolling back again returns to the build it replaced)")
         return 0
 
     from qa.index import builds
-    from qa.index.build import build_index
+    from qa.index.build import build_index, up_to_date
 
+    current = None if args.force else up_to_date(settings)
+    if current is not None and _served(chosen, settings, current):
+        print(f"the index is up to date: build {builds.resolve_current(settings.index_dir).name} has this corpus "
+              "and these settings (--force builds anyway)")
+        return 0
     bars: list[Progress] = []
 
     def progress(total: int) -> Callable[[int], None]:
@@ -199,6 +211,18 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if published is not None:
         print(f"published build {published} to {chosen.describe(settings)} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _served(chosen: Any, settings: Settings, manifest: dict[str, object]) -> bool:
+    """Whether the backend serves the current local build (a Milvus publish records its id in the manifest)."""
+    from qa.index import builds
+
+    published = manifest.get("milvus")
+    build = published["build_id"] if isinstance(published, dict) else builds.resolve_current(settings.index_dir).name
+    try:
+        return bool(chosen.current_build(settings) == build)
+    except QAError:  # nothing served yet (an empty Milvus): publish
+        return False
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:

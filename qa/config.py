@@ -54,6 +54,10 @@ class Settings:
     port: int = 8000
     workers: int = 2
     threads: int = 8
+    # /metrics on a listener of its own (Prometheus scrapes it; the public port then answers 404 there); unset keeps
+    # /metrics on the public port
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -85,11 +89,16 @@ class Settings:
         """Every value in range, or a QAError naming the setting (its variable and flag) and what it accepts."""
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
             if not low <= value <= high:
                 raise QAError(f"{_names(name)} must be from {low} to {high}, got {value}")
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise QAError(f"{_names(name)} must be {' or '.join(choices)}, got {getattr(self, name)!r}")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise QAError(f"{_names('metrics_port')} must differ from {_names('port')} ({self.port}): /metrics gets "
+                          f"a listener of its own")
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
@@ -101,12 +110,15 @@ _RANGES = {
     "chunk_chars": (20, 100_000), "chunk_overlap": (0, 5), "ann_threshold": (1, 2**31 - 1),
     "ann_nprobe": (1, 1_000_000), "build_grace_seconds": (0, 10**9), "max_question_chars": (1, MAX_QUESTION_LIMIT),
     "batch_max": (1, 1024), "batch_wait_ms": (0, 50), "port": (0, 65535), "workers": (1, 64), "threads": (1, 256),
+    "metrics_port": (1, 65535),
 }
+_OPTIONAL = {"metrics_port"}  # None (the default) is valid: no listener of its own
 _CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype": ("float16", "float32")}
 # settings that also have a command-line flag, named in error messages
 _FLAGS = {"corpus_dir": "--corpus", "index_dir": "--index-dir", "cache_dir": "--cache-dir", "model": "--model",
           "backend": "--backend", "milvus_uri": "--milvus-uri", "log_format": "--log-format", "host": "--host",
-          "port": "--port", "workers": "--workers", "threads": "--threads", "events_dir": "--events-dir"}
+          "port": "--port", "workers": "--workers", "threads": "--threads", "metrics_host": "--metrics-host",
+          "metrics_port": "--metrics-port", "events_dir": "--events-dir"}
 
 
 def _names(name: str) -> str:

@@ -1,10 +1,11 @@
 """The index a running service answers from: loaded once, then replaced when the backend's current build moves.
 
-Each request leases the current build (`LiveIndex.lease()`); at most once a second that costs one cheap look at
-which build is current (a readlink of `index/current`, or one Milvus alias lookup). A new build is loaded and
-verified in a background thread, off the request path, and switched in with one assignment: requests in flight
-finish on the build they leased, and the replaced build is closed (its files and maps released) when the last of
-them ends. A build that fails to load is refused with one log line and the old one keeps serving.
+A serving process calls `LiveIndex.watch()`: a background thread looks once a second at which build is current
+(a readlink of `index/current`, or one Milvus query), so an idle process follows a rebuild as soon as a busy one.
+Without a watcher (offline tools) a request looks at most once a second instead. A new build is loaded and
+verified off the request path and switched in with one assignment: requests in flight finish on the build they
+leased (`LiveIndex.lease()`), and the replaced build is closed (its files and maps released) when the last of them
+ends. A build that fails to load is refused with one log line, kept as `last_refusal`, and the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -14,22 +15,52 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from qa import backends
 from qa.backends import Manifest
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.errors import IndexMismatchError, QAError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.index.builds import check_model
 from qa.index.layout import REBUILD_HINT
 from qa.ranking import RankingParams
+from qa.results import Refusal, RefusalReason
 from qa.retrieval import Retriever
 
 logger = logging.getLogger(__name__)
 
 CHECK_INTERVAL_SECONDS = 1.0
+# why a build was not switched to (Refusal.reason): metric label values, a closed set
+REFUSAL_REASONS: tuple[RefusalReason, ...] = ("mismatch", "corrupt", "missing", "invalid", "unreadable")
+
+
+# the build the latest lease of this thread's request answered from: the server's access log names it
+_LEASED: ContextVar[str | None] = ContextVar("qa_leased_build", default=None)
+
+
+def leased_build() -> str | None:
+    """The build the latest lease in this context answered from (None when none was taken since forget_lease)."""
+    return _LEASED.get()
+
+
+def forget_lease() -> None:
+    """Called when a request starts, so the access log of a request that leased nothing names no build."""
+    _LEASED.set(None)
+
+
+def refusal_reason(exc: Exception) -> RefusalReason:
+    """The REFUSAL_REASONS label of a failed load: another model, backend or format; a damaged or vanished build;
+    anything else the backend refused; or a read error (retried at the next check)."""
+    if isinstance(exc, IndexMismatchError):
+        return "mismatch"
+    if isinstance(exc, IndexCorruptError):
+        return "corrupt"
+    if isinstance(exc, IndexNotFoundError):
+        return "missing"
+    return "invalid" if isinstance(exc, QAError) else "unreadable"
 
 
 class Loaded:
@@ -82,18 +113,41 @@ class LiveIndex:
         self.ranking = ranking
         self.check_interval = check_interval
         self.current = open_build(settings, backends.current_build(settings), embedder, ranking)
+        self.last_refusal: Refusal | None = None
+        # called (in the thread that loaded it) after each switch, and each refusal with it: the server records
+        # its state and counts refusals
+        self.on_change: Callable[[LiveIndex, Refusal | None], None] | None = None
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._loading: str | None = None
         self._refused: set[str] = set()
+        self._watching = False
+
+    def watch(self) -> None:
+        """Follow the current build from a background thread from now on (each serving process, after fork:
+        threads do not survive it). Requests then never look themselves."""
+        if self._watching:
+            return
+        self._watching = True
+        threading.Thread(target=self._watch, name="qa-build-watcher", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.check_interval)
+            try:
+                self._check(time.monotonic(), wait=True)
+            except Exception:  # a bug must not end the watching: logged with its traceback, looked at again
+                logger.exception("pid %s: checking for a new build failed", os.getpid())
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[Loaded]:
         """The build to answer one request from; it stays open until the request ends, even if replaced."""
-        self._maybe_check()
+        if not self._watching:
+            self._maybe_check()
         with self._lock:
             loaded = self.current
             loaded.users += 1
+        _LEASED.set(loaded.build_id)
         try:
             yield loaded
         finally:
@@ -105,7 +159,8 @@ class LiveIndex:
 
     def get(self) -> Loaded:
         """The current build, for offline tools that do not race a swap (a request takes a lease instead)."""
-        self._maybe_check()
+        if not self._watching:
+            self._maybe_check()
         return self.current
 
     def _maybe_check(self) -> None:
@@ -113,7 +168,8 @@ class LiveIndex:
         if now - self._checked >= self.check_interval:
             self._check(now)
 
-    def _check(self, now: float) -> None:
+    def _check(self, now: float, wait: bool = False) -> None:
+        """Look at the current build; a new one is loaded in this thread if wait, else in a new one."""
         with self._lock:
             if now - self._checked < self.check_interval:
                 return  # another thread checked meanwhile
@@ -127,7 +183,10 @@ class LiveIndex:
             if target in (self.current.build_id, self._loading) or target in self._refused:
                 return
             self._loading = target
-        threading.Thread(target=self._switch, args=(target,), name=f"qa-load-{target}", daemon=True).start()
+        if wait:
+            self._switch(target)
+        else:
+            threading.Thread(target=self._switch, args=(target,), name=f"qa-load-{target}", daemon=True).start()
 
     def _switch(self, target: str) -> None:
         try:
@@ -136,16 +195,28 @@ class LiveIndex:
             logger.error("pid %s refused build %s, still serving %s: %s", os.getpid(), target,
                          self.current.build_id, exc)
             self._refused.add(target)
+            self._refuse(target, exc)
             return
         except OSError as exc:  # the build vanished or became unreadable while loading; retried next check
             logger.warning("pid %s could not load build %s (%s); still serving %s", os.getpid(), target, exc,
                            self.current.build_id)
+            self._refuse(target, exc)
             return
         else:
             self._replace(loaded)
         finally:
             with self._lock:
                 self._loading = None
+        self._changed(None)
+
+    def _refuse(self, target: str, exc: Exception) -> None:
+        self.last_refusal = Refusal(build_id=target, reason=refusal_reason(exc), message=str(exc),
+                                    at=datetime.now(UTC).isoformat(timespec="seconds"))
+        self._changed(self.last_refusal)
+
+    def _changed(self, refusal: Refusal | None) -> None:
+        if self.on_change is not None:
+            self.on_change(self, refusal)
 
     def _replace(self, loaded: Loaded) -> None:
         with self._lock:

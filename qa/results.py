@@ -12,6 +12,7 @@ def described(text: str, **schema: Any) -> Any:
     return field(metadata={"description": text, **schema})
 
 
+RefusalReason = Literal["mismatch", "corrupt", "missing", "invalid", "unreadable"]
 SPAN_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
 
 
@@ -101,6 +102,28 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A build a worker would not serve, and why; it kept serving the build it had."""
+
+    build_id: str = described("The refused build.")
+    reason: RefusalReason = described(
+        "mismatch: another model, backend or format; corrupt: a damaged file; missing: gone or unfinished; "
+        "invalid: anything else the backend refused; unreadable: a read error (retried at the next check).")
+    message: str = described("What was wrong and how to fix it.")
+    at: str = described("ISO 8601 time of the refusal.")
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """One live worker process of the server and the build it answers from."""
+
+    pid: int = described("The worker's process id.", minimum=1)
+    build_id: str = described("The index build the worker answers from.")
+    loaded_at: str = described("ISO 8601 time the worker loaded that build.")
+    last_refusal: Refusal | None = described("The last build the worker refused (null if none).")
+
+
+@dataclass(frozen=True)
 class Health:
     """The build this worker answers from."""
 
@@ -115,6 +138,10 @@ class Health:
     build_seconds: float | None = described("How long that build took (null for builds made before this was "
                                             "recorded).")
     index_bytes: int = described("The build's size on disk.", minimum=0)
+    pid: int = described("The worker process that answered.", minimum=1)
+    workers: list[WorkerHealth] | None = described("With ?all=1: every live worker of this server and its build "
+                                                   "(a worker that switched builds is listed with its new one); "
+                                                   "null otherwise.")
 
 
 @dataclass(frozen=True)

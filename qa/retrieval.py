@@ -83,7 +83,7 @@ class Retriever:
         if mode == "bm25":
             order = [i for i in order if scores[i] > 0]
         # Enough chunks to fill k after dropping overlapping windows, fetched in one call.
-        chunks = dict(zip(order[: 4 * k], self.index.chunks([int(features.rows[i]) for i in order[: 4 * k]]),
+        chunks = dict(zip(order[: 4 * k], query.view.chunks([int(features.rows[i]) for i in order[: 4 * k]]),
                           strict=True))
         hits: list[Hit] = []
         for i in order[: 4 * k]:
@@ -99,11 +99,8 @@ class Retriever:
         return hits
 
     def features(self, query: Query) -> Features:
-        n = self.params.candidates
         view = query.view
-        dense_rows = [row for row, _ in view.dense_search(n)]
-        sparse_rows = [row for row, _ in view.sparse_search(n)]
-        rows = np.unique(np.asarray(dense_rows + sparse_rows, dtype=np.int64))
+        rows = view.candidates(self.params.candidates)
         return Features(
             rows=rows,
             dense=view.dense_scores(rows).astype(np.float32),

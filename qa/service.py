@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -97,7 +98,7 @@ class QAService:
 
     @staticmethod
     def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
-        info = retriever.index.document_info([h.chunk.doc_id for h in hits])
+        info = query.view.document_info([h.chunk.doc_id for h in hits])
         out = []
         for n, hit in enumerate(hits, start=1):
             doc = info[hit.chunk.doc_id]
@@ -130,7 +131,8 @@ class QAService:
                           chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
                           build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
                           load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
-                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()))
+                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
+                          workers=None)
 
 
 def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:

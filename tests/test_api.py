@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,13 @@ def test_health(client: FlaskClient, service: QAService) -> None:
     assert body == dataclasses.asdict(service.health())
     assert body["status"] == "ok" and body["documents"] == 6 and body["chunks"] > 0
     assert body["build_id"] and body["loaded_at"] and body["index_built_at"]
+    assert body["pid"] == os.getpid() and body["workers"] is None
+    # one process here (tests/test_workers.py lists both workers of a real server)
+    every = client.get("/api/health?all=1").get_json()["workers"]
+    assert every == [{"pid": os.getpid(), "build_id": body["build_id"], "loaded_at": body["loaded_at"],
+                      "last_refusal": None}]
+    wrong = client.get("/api/health?all=yes")
+    assert wrong.status_code == 400 and wrong.get_json()["error"]["code"] == "bad_request"
 
 
 def test_document(client: FlaskClient, service: QAService) -> None:
@@ -341,7 +349,8 @@ def _real_responses(client: FlaskClient, unavailable: FlaskClient, events_off: F
         ("/api/search", "get", "405"): client.post("/api/search"),
         ("/api/search", "get", "414"): app_414(client.application, "GET", "/api/search", 8190),
         ("/api/search", "get", "503"): unavailable.get("/api/search?q=支付"),
-        ("/api/health", "get", "200"): client.get("/api/health"),
+        ("/api/health", "get", "200"): client.get("/api/health?all=1"),
+        ("/api/health", "get", "400"): client.get("/api/health?all=2"),
         ("/api/health", "get", "503"): unavailable.get("/api/health"),
         ("/api/documents/{doc_id}", "get", "200"): client.get(f"/api/documents/{doc_id}"),
         ("/api/documents/{doc_id}", "get", "404"): client.get("/api/documents/missing"),

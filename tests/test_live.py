@@ -103,6 +103,25 @@ def test_unusable_build_is_refused_and_the_old_one_keeps_serving(
     assert live.get().retriever.search("忘记密码", k=1)[0].chunk.doc_id == "pw"
     refusals = [r for r in caplog.records if "refused build" in r.getMessage()]
     assert len(refusals) == 1 and second in refusals[0].getMessage()
+    refusal = live.last_refusal  # what /api/health?all=1 lists and qa_build_refused_total counts
+    assert refusal is not None and refusal.build_id == second
+    assert refusal.reason == {"truncate": "corrupt", "other-model": "mismatch"}[damage]
+
+
+def test_a_watching_index_follows_a_rebuild_without_any_request(settings: Settings, embedder: Embedder,
+                                                                small_corpus: Path) -> None:
+    first = build_index(settings, embedder=embedder).build_id
+    live = LiveIndex(settings, embedder, check_interval=0.05)
+    changes: list[str] = []
+    live.on_change = lambda index, refusal: changes.append(index.current.build_id)
+    live.watch()
+    (small_corpus / "remit.md").write_text(NEW_DOC, encoding="utf-8")
+    second = build_index(settings, embedder=embedder).build_id
+    deadline = time.monotonic() + 10
+    # no lease, no get(): the watcher alone; it reports a change just after switching, so wait for the report
+    while not changes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert live.current.build_id == second != first and changes == [second]
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Two `qa serve` replicas behind nginx, both reading one Milvus server: load, and an alias swap under load."""
+"""Two `qa serve` replicas behind nginx, both reading one Milvus server: load, and a build swap under load."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow,
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["工行钱包付不了款一般是啥原因", "錢包裡錢不夠會怎樣", "忘记密码怎么办？", "支付失败了钱会退回来吗",
              "网络不好能付款吗", "付款失败但钱被扣了怎么办？", "什么是冷钱包", "TokenPocket 是什么"]
-SWITCH_SECONDS = 5.0  # every replica answers from the new build within this long after the alias moved
+SWITCH_SECONDS = 5.0  # every replica answers from the new build within this long after the served build changed
 
 
 class Load:
@@ -96,7 +96,7 @@ def _build_of(server: Running) -> str:
     return str(json.loads(body)["build_id"])
 
 
-def test_eight_clients_through_nginx_then_an_alias_swap_under_load(
+def test_eight_clients_through_nginx_then_a_build_swap_under_load(
         deployment: tuple[Settings, list[Running], Running], builds: tuple[Path, Path]) -> None:
     settings, replicas, balancer = deployment
     old = current_build_id(settings)

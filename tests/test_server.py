@@ -216,9 +216,11 @@ def test_metrics_add_up_across_both_workers(server: Running) -> None:
 
 
 def test_request_id_header_and_access_log(server: Running) -> None:
-    status, headers, _ = _raw(server.url, "GET", "/api/health", headers={"X-Request-ID": "trace-42"})
+    status, headers, body = _raw(server.url, "GET", "/api/health", headers={"X-Request-ID": "trace-42"})
     assert status == 200 and headers["x-request-id"] == "trace-42"
-    assert any(line.endswith("id=trace-42") for line in _settled_access_lines(server))
+    build = json.loads(body)["build_id"]
+    line = re.compile(rf" pid=(\d+) id=trace-42 build={re.escape(build)}$")  # the pid without gunicorn's <>
+    assert any(line.search(text) for text in _settled_access_lines(server))
 
 
 @pytest.mark.parametrize(("chars", "status"), [("问" * 500, 200), ("😀" * 500, 200), ("问" * 501, 400),
@@ -251,16 +253,23 @@ def test_json_logs_one_object_per_line(seed_settings: Settings, tmp_path: Path) 
         ask = json.dumps({"question": "付款失败怎么办"}).encode()
         status, headers, body = _raw(running.url, "POST", "/api/ask", ask, {"Content-Type": "application/json"})
         assert status == 200
+        bad = _raw(running.url, "POST", "/api/ask", b'{"top_k": 3}', {"Content-Type": "application/json"})
+        assert bad[0] == 400
+        build = json.loads(request(f"{running.url}/api/health")[2])["build_id"]
         time.sleep(1)
     lines = [line for line in running.output().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
-    access = [e for e in entries if e.get("path") == "/api/ask"]
+    access = [e for e in entries if e.get("path") == "/api/ask" and e.get("status") == 200]
     assert len(access) == 1, lines
     entry = access[0]
     assert entry["request_id"] == headers["x-request-id"]
     assert entry["method"] == "POST" and entry["status"] == 200 and entry["ms"] > 0
-    assert entry["answered"] == json.loads(body)["answered"]
+    answer = json.loads(body)
+    assert entry["answered"] == answer["answered"] and entry["answerability"] == answer["answerability"]
+    assert entry["build_id"] == build and entry["error"] is None
     assert {"timestamp", "level"} <= set(entry)
+    refused = [e for e in entries if e.get("path") == "/api/ask" and e.get("status") == 400]
+    assert len(refused) == 1 and refused[0]["error"] == "bad_request" and refused[0]["answered"] is None
     assert any("warmed up" in e["message"] for e in entries)
 
 

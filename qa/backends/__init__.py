@@ -27,6 +27,9 @@ class QuestionView(Protocol):
     """What one question reads from a build (its vector and terms fixed). It lives as long as the request, so it
     may keep what it fetched for the rest of that question; nothing is shared between questions."""
 
+    def candidates(self, n: int) -> np.ndarray:
+        """The rows ranking scores: the union of the dense and BM25 (score > 0) top-n, ascending (int64)."""
+
     def dense_search(self, k: int) -> list[tuple[int, float]]:
         """Up to k (row, cosine) pairs, best first (approximate above the build's ANN threshold)."""
 
@@ -47,6 +50,12 @@ class QuestionView(Protocol):
 
     def sentence_scores(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """(spans, cosines) of the sentences of one row: spans is (n, 2) int64 offsets into the document text."""
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """The chunks at these rows, in the given order (as IndexReader.chunks)."""
+
+    def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
+        """Title and metadata of each known id (as IndexReader.document_info)."""
 
 
 class IndexReader(Protocol):
@@ -86,8 +95,8 @@ class Backend(Protocol):
         """Where the builds live, for messages ("index in index/", "Milvus at http://…")."""
 
     def current_build(self, settings: Settings) -> str:
-        """The id of the build serving now: one cheap call (a readlink, an alias lookup), made about once a
-        second by every worker."""
+        """The id of the build serving now: one cheap call (a readlink, a query of the serving record), made about
+        once a second by every worker."""
 
     def manifest(self, settings: Settings, build_id: str) -> Manifest:
         """The manifest of one build, read without opening its files (so a wrong model is refused cheaply)."""

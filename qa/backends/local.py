@@ -34,7 +34,7 @@ class LocalReader:
         return self.files.n_chunks
 
     def question(self, vector: np.ndarray, terms: Sequence[str]) -> LocalQuestion:
-        return LocalQuestion(self.files, vector, terms)
+        return LocalQuestion(self, vector, terms)
 
     def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
         return self.files.sparse.document_frequencies(list(terms))
@@ -65,8 +65,9 @@ class LocalReader:
 class LocalQuestion:
     """One question's reads: BM25 is scored over all rows once, on first use, and kept for this question only."""
 
-    def __init__(self, files: BuildFiles, vector: np.ndarray, terms: Sequence[str]) -> None:
-        self.files = files
+    def __init__(self, reader: LocalReader, vector: np.ndarray, terms: Sequence[str]) -> None:
+        self.reader = reader
+        self.files = reader.files
         self.vector = np.asarray(vector, dtype=np.float32)
         self.terms = list(terms)
         self._bm25: np.ndarray | None = None
@@ -75,6 +76,10 @@ class LocalQuestion:
         if self._bm25 is None:
             self._bm25 = self.files.sparse.scores(self.terms)
         return self._bm25
+
+    def candidates(self, n: int) -> np.ndarray:
+        rows = [row for row, _ in self.dense_search(n)] + [row for row, _ in self.sparse_search(n)]
+        return np.unique(np.asarray(rows, dtype=np.int64))
 
     def dense_search(self, k: int) -> list[tuple[int, float]]:
         return self.files.dense.search(self.vector, k)
@@ -108,6 +113,12 @@ class LocalQuestion:
         lo, hi = self.files.sentence_range(np.array([row]))
         cosines = self.files.sentence_vectors.ranges(lo, hi).astype(np.float32) @ self.vector
         return self.files.spans.ranges(lo, hi).astype(np.int64), cosines
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        return self.reader.chunks(rows)
+
+    def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
+        return self.reader.document_info(doc_ids)
 
 
 class LocalBackend:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from qa import __version__
 from qa.chunking import ChunkSettings, chunk_document, split_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
 from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
-from qa.errors import CorpusError
+from qa.errors import CorpusError, QAError
 from qa.index import builds
 from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.index.docstore import DocStore
@@ -89,6 +90,24 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
     return BuildReport(documents=writer.n_documents, chunks=writer.n_chunks, sentences=writer.n_sentences,
                        seconds=time.perf_counter() - started, embedded=writer.n_chunks + writer.n_sentences,
                        cache_hits=hits, build_id=build.name)
+
+
+def up_to_date(settings: Settings) -> dict[str, object] | None:
+    """The current build's manifest when a rebuild would make the same build (the same documents, every field, and
+    the same model, chunking, storage, dense-search settings, backend and qa version), else None. Reads the corpus
+    without chunking or embedding it: seconds where a rebuild takes minutes."""
+    try:
+        manifest = builds.read_current_manifest(settings.index_dir)
+    except QAError:  # no index, or one this qa cannot read: build one
+        return None
+    dense = manifest.get("dense", {})
+    if (manifest["model"]["spec"], manifest["chunking"], manifest.get("sentence_dtype"), manifest.get("backend"),
+            manifest.get("package_version"), dense.get("ann_threshold"), dense.get("nprobe", settings.ann_nprobe)) != (
+            settings.model, {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
+            settings.sentence_dtype, settings.backend, __version__, settings.ann_threshold, settings.ann_nprobe):
+        return None
+    fingerprint = corpus_fingerprint(document_digest(doc) for doc in iter_corpus(settings.corpus_dir))
+    return manifest if fingerprint == manifest["corpus"]["fingerprint"] else None
 
 
 def _read_corpus(settings: Settings, writer: BuildWriter) -> dict[str, object]:

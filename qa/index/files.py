@@ -36,6 +36,7 @@ class ChunkRecord:
     headings: tuple[str, ...]
     vector: np.ndarray
     bm25: dict[int, float]  # vocabulary id -> BM25 weight of the term in this chunk
+    sentences: int  # how many sentences the chunk has
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ class BuildFiles:
             meta = self.meta.ranges(np.array([lo]), np.array([hi])).tolist()
             vectors = self.dense.vectors(lo, hi)
             texts = self.docs.chunk_texts(range(lo, hi))
+            counts = np.diff(self.bounds.ranges(np.array([lo]), np.array([hi + 1]))).tolist()
             yield [ChunkRecord(row, d, doc_ids[d], s, e, o, *texts[row], np.asarray(vectors[row - lo]),
-                               _row_weights(weights, row))
+                               _row_weights(weights, row), counts[row - lo])
                    for row, (d, s, e, o) in zip(range(lo, hi), meta, strict=True)]
 
     def sentence_records(self, batch: int) -> Iterator[list[SentenceRecord]]:

@@ -148,6 +148,11 @@ class SparseIndex:
         return sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]),
                              shape=(self.n_rows, len(self._indptr) - 1)).tocsr()
 
+    @property
+    def n_terms(self) -> int:
+        """Size of the vocabulary; term ids are 0 .. n_terms - 1."""
+        return len(self._bm25.vocab_dict)
+
     def vocabulary(self) -> list[tuple[str, int, int]]:
         """(term, id, document frequency) of every term, by id."""
         df = np.diff(self._indptr)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from qa.errors import QuestionError
 from qa.results import Unavailable
 from qa.serve.events import record_question
-from qa.serve.loaded import app_settings, current_service, loaded_service, unavailable_reason
+from qa.serve.loaded import app_settings, current_service, live_workers, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 from qa.serve.openapi import spec_for
 from qa.service import MAX_TOP_K
@@ -41,7 +41,7 @@ def ask() -> Response:
     if "question" not in body:
         raise QuestionError('missing `question`: send {"question": "...", "top_k": 5}')
     result = service.ask(body["question"], body.get("top_k", 5))
-    note_answered(result.answered)
+    note_answered(result.answered, result.answerability)
     return jsonify(record_question(result, "api"))
 
 
@@ -57,10 +57,14 @@ def search() -> Response:
 
 @api.get("/health")
 def health() -> Response | tuple[Response, int]:
+    every = request.args.get("all", "0")
+    if every not in ("0", "1"):
+        raise QuestionError(f"`all` must be 1 (list every worker) or 0, got {every[:20]!r}")
     service = loaded_service()
     if service is None:
         return jsonify(Unavailable(status="unavailable", reason=unavailable_reason())), 503
-    return jsonify(service.health())
+    found = service.health()
+    return jsonify(dataclasses.replace(found, workers=live_workers()) if every == "1" else found)
 
 
 @api.get("/documents/<path:doc_id>")

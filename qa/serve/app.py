@@ -14,6 +14,7 @@ from qa.errors import DocumentNotFoundError, QAError, QuestionError
 from qa.serve import events, loaded, observe
 from qa.serve.api import api, error_response
 from qa.serve.feedback import feedback
+from qa.serve.jsonio import OrjsonProvider
 from qa.serve.metrics import metrics
 from qa.serve.web import web
 from qa.service import QAService
@@ -40,8 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.config.update(test_config or {})
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     _attach_service(app)
     app.register_blueprint(api)
     app.register_blueprint(web)
@@ -126,8 +126,10 @@ def _is_api() -> bool:
 
 
 def _error(status: int, message: str) -> Any:
+    code = ERROR_CODES.get(status, f"http_{status}")
+    observe.note_error(code)
     if _is_api():
-        return error_response(status, ERROR_CODES.get(status, f"http_{status}"), message)
+        return error_response(status, code, message)
     title = PAGE_TITLES.get(status, "出错了")
     return render_template("error.html", status=status, title=title, message=message), status
 

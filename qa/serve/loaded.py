@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, current_app
 from werkzeug.exceptions import ServiceUnavailable
 
 from qa.config import Settings
+from qa.results import WorkerHealth
+from qa.serve import workers
 from qa.service import QAService
 
 _SERVICE = "qa"
 _ERROR = "qa_error"
 _SETTINGS = "qa_settings"
+# app config: the directory where every worker of `qa serve` records its build (qa.serve.workers)
+WORKERS_DIR = "QA_WORKERS_DIR"
 
 
 def attach(app: Flask, settings: Settings, service: QAService | None, error: str | None) -> None:
@@ -41,3 +47,12 @@ def current_service() -> QAService:
 
 def unavailable_reason() -> str:
     return current_app.extensions.get(_ERROR) or "the QA service is not loaded"
+
+
+def live_workers() -> list[WorkerHealth]:
+    """Every live worker of this server under `qa serve`, else this process alone; none without a service."""
+    service = loaded_service()
+    if service is None:
+        return []
+    directory = current_app.config.get(WORKERS_DIR)
+    return workers.live_workers(Path(directory)) if directory else [workers.state_of(service.live)]

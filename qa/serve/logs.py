@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +12,16 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 LOG_FORMATS = ("text", "json")
-# One line per request: time, client, method, path, status, latency in ms, bytes sent, worker pid, request id.
-ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(m)s %(U)s" %(s)s %(M)sms %(b)sB pid=%(p)s id=%({x-request-id}o)s'
+# One line per request: time, client, method, path, status, latency in ms, bytes sent, worker pid, request id and
+# the build that answered (QALogger.atoms adds `pid`: gunicorn's own %(p)s is written "<pid>").
+ACCESS_LOG_FORMAT = ('%(t)s %(h)s "%(m)s %(U)s" %(s)s %(M)sms %(b)sB pid=%(pid)s id=%({x-request-id}o)s '
+                     'build=%(build)s')
 # What the app leaves in the WSGI environ for the access log line (gunicorn logs after the app returned).
 ENV_REQUEST_ID = "qa.request_id"
 ENV_ANSWERED = "qa.answered"
+ENV_ANSWERABILITY = "qa.answerability"
+ENV_BUILD = "qa.build_id"
+ENV_ERROR = "qa.error_code"
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +64,11 @@ class QALogger(Logger):
         app_log.setLevel(self.loglevel)
         app_log.propagate = False
 
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        atoms.update(pid=os.getpid(), build=environ.get(ENV_BUILD) or "-")
+        return atoms
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if self.log_format != "json":
             super().access(resp, req, environ, request_time)
@@ -65,8 +76,9 @@ class QALogger(Logger):
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         fields = {"method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
                   "status": int(status), "ms": round(request_time.total_seconds() * 1000, 1),
-                  "bytes": getattr(resp, "sent", None), "answered": environ.get(ENV_ANSWERED),
-                  "client": environ.get("REMOTE_ADDR")}
+                  "bytes": getattr(resp, "sent", None), "build_id": environ.get(ENV_BUILD),
+                  "answered": environ.get(ENV_ANSWERED), "answerability": environ.get(ENV_ANSWERABILITY),
+                  "error": environ.get(ENV_ERROR), "client": environ.get("REMOTE_ADDR")}
         self.access_log.info("access", extra={"request_id": environ.get(ENV_REQUEST_ID), "fields": fields})
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics: request, encode and answer counts from every worker; index facts read at scrape time."""
+"""Prometheus metrics: request, encode and answer counts from every worker; index facts, every worker's build,
+memory and CPU read at scrape time. With QA_METRICS_PORT, /metrics is answered only on that listener."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from flask import Blueprint, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from werkzeug.exceptions import NotFound
 
-from qa.serve.loaded import loaded_service
+from qa.live import REFUSAL_REASONS
+from qa.results import WorkerHealth
+from qa.serve.loaded import app_settings, live_workers, loaded_service
+from qa.serve.workers import usage
 from qa.service import QAService
 
 # prometheus_client picks file-backed values at import time when this is set: `qa serve` sets it first.
@@ -29,6 +34,14 @@ ENCODE_SECONDS = Histogram("qa_encode_duration_seconds",
 ENCODE_BATCH = Histogram("qa_encode_batch_size", "Questions encoded per engine call.",
                          buckets=(1, 2, 3, 4, 6, 8, 12, 16))
 ANSWERS = Counter("qa_answers", "Questions asked through /api/ask or the page, answered or abstained.", ["outcome"])
+ANSWERABILITY = Histogram("qa_answerability", "Answerability of the questions asked through /api/ask or the page "
+                          "(the service abstains below its fitted threshold).",
+                          buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+IN_FLIGHT = Gauge("qa_http_requests_in_flight", "Requests the app is working on now.", multiprocess_mode="livesum")
+REFUSED = Counter("qa_build_refused", "Builds a worker would not serve or could not load, by reason "
+                  "(mismatch, corrupt, missing, invalid, unreadable).", ["reason"])
+for _reason in REFUSAL_REASONS:  # every reason is listed from the start, at 0
+    REFUSED.labels(_reason)
 
 metrics = Blueprint("metrics", __name__)
 
@@ -39,17 +52,34 @@ def observe_encode(seconds: float, texts: int) -> None:
     ENCODE_BATCH.observe(texts)
 
 
-def record_request(endpoint: str, method: str, status: int, seconds: float, answered: bool | None) -> None:
+def record_request(endpoint: str, method: str, status: int, seconds: float, answered: bool | None,
+                   answerability: float | None) -> None:
     REQUESTS.labels(endpoint, method, str(status)).inc()
     REQUEST_SECONDS.labels(endpoint).observe(seconds)
     if answered is not None:
         ANSWERS.labels("answered" if answered else "abstained").inc()
+    if answerability is not None:
+        ANSWERABILITY.observe(answerability)
+
+
+def count_refusal(reason: str) -> None:
+    REFUSED.labels(reason).inc()
+
+
+@metrics.before_app_request
+def _own_listener() -> None:
+    """With QA_METRICS_PORT, that listener answers /metrics and nothing else, and the public one never /metrics
+    (the port a request came in on is its listening socket's, not anything the client sent)."""
+    port = app_settings().metrics_port
+    if port is not None and (request.environ.get("SERVER_PORT") == str(port)) != (request.path == "/metrics"):
+        raise NotFound()
 
 
 @metrics.get("/metrics")
 def scrape() -> Response:
     registry = _registry()
     registry.register(IndexCollector(loaded_service()))
+    registry.register(WorkersCollector(live_workers()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -67,8 +97,32 @@ class _ProcessMetrics:
     """This process's own request metrics, without the default registry's process and platform collectors."""
 
     def collect(self) -> Iterator[Metric]:
-        for metric in (REQUESTS, REQUEST_SECONDS, ENCODE_SECONDS, ENCODE_BATCH, ANSWERS):
+        for metric in (REQUESTS, REQUEST_SECONDS, ENCODE_SECONDS, ENCODE_BATCH, ANSWERS, ANSWERABILITY, IN_FLIGHT,
+                       REFUSED):
             yield from metric.collect()
+
+
+class WorkersCollector:
+    """Each live worker's build, resident memory and CPU time (from /proc), read at scrape time."""
+
+    def __init__(self, workers: list[WorkerHealth]) -> None:
+        self.workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("qa_build_info", "The build each live worker answers from (1 per worker).",
+                                 labels=["build_id", "pid"])
+        rss = GaugeMetricFamily("qa_worker_resident_memory_bytes", "Resident memory of each live worker.",
+                                labels=["pid"])
+        cpu = CounterMetricFamily("qa_worker_cpu_seconds", "User and system CPU time of each live worker.",
+                                  labels=["pid"])
+        for worker in self.workers:
+            pid = str(worker.pid)
+            info.add_metric([worker.build_id, pid], 1)
+            used = usage(worker.pid)
+            if used is not None:  # it may have exited since it was listed
+                rss.add_metric([pid], used.rss_bytes)
+                cpu.add_metric([pid], used.cpu_seconds)
+        yield from (info, rss, cpu)
 
 
 class IndexCollector:

@@ -173,8 +173,12 @@ def _spec(settings: Settings) -> dict[str, Any]:
             "get": {
                 "summary": "Whether an index is loaded, and which",
                 "operationId": "health",
+                "parameters": [{"name": "all", "in": "query", "required": False,
+                                "description": "1: also list every live worker of the server and its build.",
+                                "schema": {"type": "string", "enum": ["0", "1"], "default": "0"}}],
                 "responses": {
                     "200": _json(_ref("Health"), "The index is loaded."),
+                    "400": _error("`all` is neither 0 nor 1."),
                     "503": _json(_ref("Unavailable"), "No usable index; `reason` says how to fix it."),
                 },
             },

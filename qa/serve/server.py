@@ -9,13 +9,18 @@ import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.live import LiveIndex
+from qa.results import Refusal
+from qa.serve import workers
 from qa.serve.batching import BatchingEmbedder
+from qa.serve.loaded import WORKERS_DIR
 from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
 from qa.serve.worker import QAWorker, check_gunicorn
 from qa.service import QAService
@@ -30,51 +35,78 @@ MAX_REQUEST_LINE = 8190
 class QAServer(BaseApplication):
     """A gunicorn application serving one already loaded QAService."""
 
-    def __init__(self, service: QAService, options: dict[str, Any]) -> None:
+    def __init__(self, service: QAService, options: dict[str, Any], workers_dir: Path) -> None:
         self.service = service
         self.options = options
+        self.workers_dir = workers_dir
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        self.cfg.set("post_fork", self.warm_up)
+        self.cfg.set("post_fork", self.start_worker)
         self.cfg.set("child_exit", self.child_exit)
 
     def load(self) -> Any:
         from qa.serve.app import create_app
 
-        return create_app({"QA_SERVICE": self.service})
+        return create_app({"QA_SERVICE": self.service, WORKERS_DIR: str(self.workers_dir)})
 
-    def warm_up(self, server: Any, worker: Any) -> None:
-        """post_fork hook: the first encode of this worker, so no request pays for it."""
+    def start_worker(self, server: Any, worker: Any) -> None:
+        """post_fork hook: record this worker's build, follow the current build from a background thread (idle
+        workers switch too), then warm up with the first encode, so no request pays for it."""
+        from qa.serve.metrics import count_refusal
+
+        def changed(live: LiveIndex, refusal: Refusal | None) -> None:
+            workers.record(self.workers_dir, live)
+            if refusal is not None:
+                count_refusal(refusal.reason)
+
+        live = self.service.live
+        live.on_change = changed
+        workers.record(self.workers_dir, live)
+        live.watch()
         started = time.perf_counter()
         self.service.ask(WARMUP_QUESTION)
         ms = (time.perf_counter() - started) * 1000
         server.log.info("worker %s warmed up: first ask took %.0f ms", worker.pid, ms)
 
     def child_exit(self, server: Any, worker: Any) -> None:
-        """Master hook: a dead worker's live gauges leave the metrics (prometheus_client, multiprocess mode)."""
+        """Master hook: a dead worker's live gauges and its build leave the metrics and /api/health?all=1."""
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+        workers.forget(self.workers_dir, worker.pid)
 
 
 def serve(settings: Settings) -> None:
     """Load the service, then serve it with gunicorn until SIGTERM or SIGINT; raise QAError before binding."""
     check_gunicorn()
-    _check_can_listen(settings.host, settings.port)
+    for host, port in _listeners(settings):
+        _check_can_listen(host, port)
     # Split the cores between the workers before the engine loads (libgomp reads this once); an explicit
     # OMP_NUM_THREADS from the environment wins.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.workers)))
-    metrics_dir = _metrics_dir()
+    runtime = _runtime_dir()
     try:
-        _run(settings)
+        _run(settings, runtime / "workers")
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
-def _run(settings: Settings) -> None:
+def _listeners(settings: Settings) -> list[tuple[str, int]]:
+    """The public address, and /metrics's own when QA_METRICS_PORT is set."""
+    found = [(settings.host, settings.port)]
+    if settings.metrics_port is not None:
+        found.append((settings.metrics_host, settings.metrics_port))
+    return found
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _run(settings: Settings, workers_dir: Path) -> None:
     from qa.serve.metrics import observe_encode
 
     # Fork safety: loading maps the weights without starting OpenMP threads. A process that has encoded
@@ -84,7 +116,7 @@ def _run(settings: Settings) -> None:
         embedder, max_batch=settings.batch_max, max_wait=settings.batch_wait_ms / 1000, observer=observe_encode))
     tokenize(WARMUP_QUESTION)  # loads jieba's dictionary here, to share it copy-on-write across workers
     QAServer(service, {
-        "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}",
+        "bind": [_bind(host, port) for host, port in _listeners(settings)],
         "workers": settings.workers,
         # Threads hand concurrent questions to the micro-batcher and keep cheap requests (page, health,
         # metrics) flowing while an encode runs.
@@ -104,15 +136,18 @@ def _run(settings: Settings) -> None:
         "proc_name": "qa-serve",
         # gunicorn's control socket is one path per user ($HOME/.gunicorn): two servers would fight over it.
         "control_socket_disable": True,
-    }).run()
+    }, workers_dir).run()
 
 
-def _metrics_dir() -> str:
-    """A fresh directory for prometheus_client's multiprocess files, set before prometheus_client is imported."""
+def _runtime_dir() -> Path:
+    """A fresh directory shared by the master and its workers: prometheus_client's multiprocess files (set before
+    prometheus_client is imported) and each worker's build (qa.serve.workers)."""
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before `qa serve` chose its multiprocess directory")
-    path = tempfile.mkdtemp(prefix="qa-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    path = Path(tempfile.mkdtemp(prefix="qa-serve-"))
+    (path / "metrics").mkdir()
+    (path / "workers").mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path / "metrics")
     return path
 
 

@@ -64,7 +64,7 @@ def index() -> tuple[str, int]:
     elif question.strip():
         try:
             result = record_question(service.ask(question, PAGE_TOP_K), "page")
-            note_answered(result.answered)
+            note_answered(result.answered, result.answerability)
             context["page"], context["request_id"] = present(result), result.request_id
         except QuestionError as exc:
             context["error"], status = str(exc), 400

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from qa.backends import Manifest
 from qa.backends.milvus.client import MilvusBackendError, Target, current_build_id
-from qa.backends.milvus.publish import drop_retired, publish, rollback
+from qa.backends.milvus.lifecycle import drop_retired, rollback
+from qa.backends.milvus.publish import publish
 from qa.backends.milvus.reader import MilvusReader, read_manifest
 from qa.config import Settings
 
@@ -15,7 +16,7 @@ __all__ = ["MilvusBackend", "MilvusBackendError", "MilvusReader", "Target", "cur
 
 
 class MilvusBackend:
-    """Builds published into versioned collections; the served one is where the manifest alias points."""
+    """Builds published into versioned collections; the served one is named by the serving record."""
 
     def describe(self, settings: Settings) -> str:
         return f"Milvus at {settings.milvus_uri}"

@@ -1,4 +1,4 @@
-"""Connections to Milvus (Lite file or server) and the names of a build's collections and aliases."""
+"""Connections to Milvus (Lite file or server), the names of a build's collections, and which build is served."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ from qa.config import Settings
 from qa.errors import QAError
 
 PREFIX = "qa"
-# Readers resolve this alias alone and then use the concrete collection names its record lists, so the
-# five collections of a build switch together when it moves (it is moved last).
-MANIFEST_ALIAS = f"{PREFIX}_manifest"
+# One record naming the build served now. Readers look it up alone and then use the concrete collection names the
+# build's manifest record lists, so the five collections of a build switch together when it changes (one upsert).
+# Not an alias: Milvus Lite 2.x's C++ engine has none.
+SERVING = f"{PREFIX}_serving"
 KINDS = ("chunks", "sentences", "documents", "vocab", "manifest")
 _BUILD_ID = re.compile(r"[^0-9A-Za-z]+")
 _NO_DATABASE = "`qa index --backend milvus` creates database {db!r} when it publishes"
@@ -67,6 +68,9 @@ def client(target: Target) -> Any:
     from pymilvus.exceptions import MilvusException
 
     key = (os.getpid(), target)
+    if target.db and target.is_lite and lite_engine_major() < 3:
+        raise MilvusBackendError(f"Milvus Lite {lite_engine_version()} has no databases: unset QA_MILVUS_DB (or "
+                                 f"use a Milvus server or milvus-lite 3)")
     with _clients_lock:
         if key not in _clients:
             kwargs: dict[str, Any] = {"uri": target.uri}
@@ -109,10 +113,6 @@ def collection_name(build_id: str, kind: str) -> str:
     return f"{PREFIX}_{build_id}_{kind}"
 
 
-def alias_name(kind: str) -> str:
-    return f"{PREFIX}_{kind}"
-
-
 def build_of_collection(name: str) -> str | None:
     """The build id of one of our versioned collections, None for any other collection."""
     for kind in KINDS:
@@ -132,18 +132,69 @@ def in_list(field: str, values: Iterable[int | str]) -> str:
     return f"{field} in [{', '.join(items)}]"
 
 
-def alias_exists(milvus: Any, alias: str) -> bool:
-    # asked first because describe_alias of a missing alias makes pymilvus log an error with a traceback
-    return alias in milvus.list_aliases().get("aliases", [])
+_ready: set[tuple[int, Target]] = set()  # (pid, target) whose serving record is known to exist and be loaded
 
 
-def current_alias_target(target: Target) -> str | None:
-    """The manifest collection the alias points at, or None when nothing was published to this Milvus yet."""
+def serving_build(target: Target) -> str | None:
+    """The build served now (one query of a one-record collection), None when nothing was published here yet."""
+    from pymilvus.exceptions import MilvusException
+
     milvus = client(target)
-    if not alias_exists(milvus, MANIFEST_ALIAS):
-        return None
-    name = milvus.describe_alias(MANIFEST_ALIAS).get("collection_name")
-    return str(name) if name else None
+    key = (os.getpid(), target)
+    try:
+        if key not in _ready:
+            if not milvus.has_collection(SERVING):
+                return None
+            ensure_loaded(milvus, SERVING)
+            _ready.add(key)
+        rows = milvus.query(SERVING, filter="id == 0", output_fields=["build"], consistency_level="Strong")
+    except MilvusException as exc:
+        _ready.discard(key)
+        raise MilvusBackendError(f"cannot read which build Milvus at {target.uri} serves ({exc.message}); check "
+                                 f"that it is running") from exc
+    return str(rows[0]["build"]) if rows else None
+
+
+def serve_build(milvus: Any, build: str, now: float) -> None:
+    """Make `build` the one served: one upsert of the serving record (created with the first publish)."""
+    from qa.backends.milvus import schema
+
+    if not milvus.has_collection(SERVING):
+        create(milvus, SERVING, schema.serving(), iter([]))
+    milvus.upsert(SERVING, [{"id": 0, "build": build, "switched_at": now, schema.PAD_FIELD: schema.PAD}])
+
+
+def create(milvus: Any, name: str, definition: tuple[Any, Any], batches: Iterator[list[dict[str, Any]]]) -> None:
+    """A new collection with these records, its indexes built and loaded."""
+    collection_schema, index_params = definition
+    milvus.create_collection(name, schema=collection_schema)
+    for batch in batches:
+        if batch:
+            milvus.insert(name, batch)
+    milvus.flush(name)
+    # Indexes built once over all rows; sync=False skips pymilvus's fixed half-second polls per index, and
+    # loading waits for them to finish anyway.
+    milvus.create_index(name, index_params, sync=False)
+    milvus.load_collection(name)
+
+
+def lite_engine_version() -> str:
+    """The installed milvus-lite release (the engine behind a Milvus Lite file)."""
+    from importlib.metadata import version
+
+    return version("milvus-lite")
+
+
+def lite_engine_major() -> int:
+    return int(lite_engine_version().split(".")[0])
+
+
+def dense_index_type(target: Target) -> str:
+    """HNSW, except in Milvus Lite 2.x's C++ engine, whose local mode builds only FLAT, IVF_FLAT and AUTOINDEX;
+    exact FLAT suits the corpora a Lite file holds."""
+    if target.is_lite and lite_engine_major() < 3:
+        return "FLAT"
+    return "HNSW"
 
 
 def ensure_loaded(milvus: Any, name: str) -> None:
@@ -155,9 +206,8 @@ def ensure_loaded(milvus: Any, name: str) -> None:
 
 
 def current_build_id(settings: Settings) -> str:
-    """The build the Milvus alias points at now: one cheap call, for hot-swap watchers (about once a second)."""
-    name = current_alias_target(Target.from_settings(settings))
-    build = build_of_collection(name) if name else None
+    """The build Milvus serves now: one cheap call, for hot-swap watchers (about once a second)."""
+    build = serving_build(Target.from_settings(settings))
     if build is None:
         raise MilvusBackendError(f"no build is published in Milvus at {settings.milvus_uri}: run "
                                  f"`qa index --backend milvus` (QA_MILVUS_URI={settings.milvus_uri})")

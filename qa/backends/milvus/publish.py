@@ -1,10 +1,8 @@
-"""Publishing a format-2 build directory into new versioned Milvus collections, then moving the aliases."""
+"""Publishing a format-2 build directory into new versioned Milvus collections, then serving it."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,28 +13,27 @@ from qa.backends.milvus.client import (
     KINDS,
     MilvusBackendError,
     Target,
-    alias_exists,
-    alias_name,
     build_id_of,
-    build_of_collection,
     client,
     collection_name,
-    current_alias_target,
+    create,
+    dense_index_type,
     ensure_database,
-    ensure_loaded,
+    serving_build,
 )
+from qa.backends.milvus.lifecycle import drop_retired, switch_to
+from qa.backends.milvus.reader import pack_weights
 from qa.config import Settings
 from qa.index import builds
 from qa.index.files import BuildFiles
 
-log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000
 
 
 def publish(settings: Settings, build_dir: Path) -> str:
-    """Upload the build into new collections, point the aliases at them, drop builds retired past the grace period.
+    """Upload the build into new collections, serve it, drop builds retired past the grace period.
 
-    Returns the build id. Readers switch when the manifest alias moves (last), so they never see half a build.
+    Returns the build id. Readers switch when the serving record names it (last), so they never see half a build.
     """
     target = Target.from_settings(settings)
     ensure_database(target)
@@ -52,99 +49,28 @@ def _publish(settings: Settings, target: Target, files: BuildFiles) -> str:
     build_dir, manifest = files.path, dict(files.manifest)
     build = build_id_of(build_dir)
     names = {kind: collection_name(build, kind) for kind in KINDS}
-    if current_alias_target(target) == names["manifest"]:
+    if serving_build(target) == build:
         raise MilvusBackendError(f"build {build} is already the published one; build a new one with `qa index`")
     for name in names.values():
         if milvus.has_collection(name):  # left over from an interrupted publish of this same build
             milvus.drop_collection(name)
     dim = int(manifest["model"]["dim"])
-    _create(milvus, names["chunks"], schema.chunks(dim), _chunk_records(files))
-    _create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(files))
-    _create(milvus, names["documents"], schema.documents(), _document_records(files))
-    _create(milvus, names["vocab"], schema.vocab(), _vocab_records(files))
-    record = {**manifest, "backend": "milvus", "milvus": {"build_id": build, "collections": names}}
+    create(milvus, names["chunks"], schema.chunks(dim, dense_index_type(target)), _chunk_records(files))
+    create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(files))
+    create(milvus, names["documents"], schema.documents(), _document_records(files))
+    create(milvus, names["vocab"], schema.vocab(), _vocab_records(files))
+    record = {**manifest, "backend": "milvus", "milvus": {
+        "build_id": build, "collections": names, "schema": schema.SCHEMA_VERSION,
+        "vocabulary": files.sparse.n_terms}}
     published_at = time.time()
-    _create(milvus, names["manifest"], schema.manifest(), iter([[{
+    create(milvus, names["manifest"], schema.manifest(), iter([[{
         "id": 0, "manifest": json.dumps(record, ensure_ascii=False), "published_at": published_at,
-        schema.PAD_FIELD: schema.PAD}]]))
-    for kind in KINDS:  # the manifest alias last: that is the switch readers follow
-        _point_alias(milvus, alias_name(kind), names[kind])
+        "retired_at": 0.0, schema.PAD_FIELD: schema.PAD}]]))
+    switch_to(target, build, published_at)
     # The build directory stays as the local record of what was published.
     builds.record_in_manifest(build_dir, backend="milvus", milvus=record["milvus"])
     drop_retired(settings, now=published_at)
     return build
-
-
-def drop_retired(settings: Settings, now: float | None = None) -> list[str]:
-    """Drop builds replaced more than QA_BUILD_GRACE_SECONDS ago (replaced = the next one was published); the
-    current build and the one before it are always kept, like the local backend's."""
-    milvus = client(Target.from_settings(settings))
-    now = time.time() if now is None else now
-    current = build_of_collection(current_alias_target(Target.from_settings(settings)) or "")
-    builds: dict[str, list[str]] = {}
-    for name in milvus.list_collections():
-        build = build_of_collection(name)
-        if build is not None:
-            builds.setdefault(build, []).append(name)
-    published = {b: _published_at(milvus, b) for b in builds}
-    order = sorted(builds, key=lambda b: published[b])
-    previous = order[-2] if len(order) > 1 and order[-1] == current else None
-    dropped = []
-    for older, newer in itertools.pairwise(order):
-        if older not in (current, previous) and now - published[newer] >= settings.build_grace_seconds:
-            for name in builds[older]:
-                milvus.drop_collection(name)
-            dropped.append(older)
-    if dropped:
-        log.info("dropped retired Milvus builds %s", ", ".join(dropped))
-    return dropped
-
-
-def rollback(settings: Settings) -> str:
-    """Point the aliases back at the build published before the current one; servers follow like after a publish."""
-    target = Target.from_settings(settings)
-    milvus = client(target)
-    current = build_of_collection(current_alias_target(target) or "")
-    builds = {b for name in milvus.list_collections() if (b := build_of_collection(name)) is not None}
-    published = {b: _published_at(milvus, b) for b in builds}
-    older = [b for b in builds if current is not None and 0 < published[b] < published[current]]
-    if not older:
-        raise MilvusBackendError(f"no earlier build in Milvus at {target.uri} to roll back to (builds older than "
-                                 f"the previous one are dropped after QA_BUILD_GRACE_SECONDS)")
-    previous = max(older, key=lambda b: published[b])
-    for kind in KINDS:
-        _point_alias(milvus, alias_name(kind), collection_name(previous, kind))
-    return previous
-
-
-def _published_at(milvus: Any, build: str) -> float:
-    """When the build went live; a build without a manifest record never did (a failed publish): oldest."""
-    name = collection_name(build, "manifest")
-    if not milvus.has_collection(name):
-        return 0.0
-    ensure_loaded(milvus, name)
-    rows = milvus.query(name, filter="id == 0", output_fields=["published_at"])
-    return float(rows[0]["published_at"]) if rows else 0.0
-
-
-def _point_alias(milvus: Any, alias: str, collection: str) -> None:
-    if alias_exists(milvus, alias):
-        milvus.alter_alias(collection_name=collection, alias=alias)
-    else:
-        milvus.create_alias(collection_name=collection, alias=alias)
-
-
-def _create(milvus: Any, name: str, definition: tuple[Any, Any], batches: Iterator[list[dict[str, Any]]]) -> None:
-    collection_schema, index_params = definition
-    milvus.create_collection(name, schema=collection_schema)
-    for batch in batches:
-        if batch:
-            milvus.insert(name, batch)
-    milvus.flush(name)
-    # Indexes built once over all rows; sync=False skips pymilvus's fixed half-second polls per index, and
-    # loading waits for them to finish anyway.
-    milvus.create_index(name, index_params, sync=False)
-    milvus.load_collection(name)
 
 
 def _batched(n: int, make: Callable[[int, int], list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
@@ -154,12 +80,18 @@ def _batched(n: int, make: Callable[[int, int], list[dict[str, Any]]]) -> Iterat
 
 def _chunk_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
     for batch in files.chunk_records(BATCH_ROWS):
+        info = files.docs.document_info(sorted({c.doc_id for c in batch}))
         out = []
         for c in batch:
             _check_bytes(c.text, schema.MAX_VARCHAR, f"chunk {c.row}", "lower QA_CHUNK_CHARS")
+            weights = pack_weights(c.bm25)
+            _check_bytes(weights, schema.MAX_VARCHAR, f"the BM25 weights of chunk {c.row}", "lower QA_CHUNK_CHARS")
+            doc = info[c.doc_id]
             out.append({"id": c.row, "vector": c.vector, "bm25": c.bm25, "doc_idx": c.doc_idx, "doc_id": c.doc_id,
                         "start": c.start, "end": c.end, "ordinal": c.ordinal, "text": c.text,
-                        "headings": json.dumps(list(c.headings), ensure_ascii=False)})
+                        "headings": json.dumps(list(c.headings), ensure_ascii=False), "sentences": c.sentences,
+                        "weights": weights,
+                        "doc": _doc_json(doc.title, doc.url, doc.date, doc.source)})
         yield out
 
 
@@ -174,7 +106,7 @@ def _document_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         _check_bytes(doc.doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc.doc_id!r}", "shorten the file name")
         for part, piece in enumerate(_text_parts(doc.text)):
             batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc.doc_id,
-                          "title": doc.title, "url": doc.url, "date": doc.date, "source": doc.source, "text": piece,
+                          "doc": _doc_json(doc.title, doc.url, doc.date, doc.source), "text": piece,
                           schema.PAD_FIELD: schema.PAD})
         if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
             yield batch
@@ -193,6 +125,12 @@ def _vocab_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         return out
 
     return _batched(len(items), make)
+
+
+def _doc_json(title: str, url: str | None, date: str | None, source: str | None) -> str:
+    value = json.dumps({"title": title, "url": url, "date": date, "source": source}, ensure_ascii=False)
+    _check_bytes(value, schema.MAX_VARCHAR, f"the metadata of document {title[:20]!r}…", "shorten its title")
+    return value
 
 
 def _text_parts(text: str) -> list[str]:

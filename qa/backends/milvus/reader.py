@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
+from qa.backends.milvus import schema
 from qa.backends.milvus.client import (
     MilvusBackendError,
     Target,
     client,
     collection_name,
-    current_alias_target,
     ensure_loaded,
     in_list,
     literal,
+    serving_build,
 )
 from qa.chunking import Chunk
 from qa.config import Settings
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
     from qa.backends.milvus.question import MilvusQuestion
 
 F = TypeVar("F", bound=Callable[..., Any])
-_CACHE_TERMS = 4_096
-# Milvus's largest top-k; no question asks for more candidates than this.
+# Milvus's largest top-k and query page; no question asks for more candidates than this.
 MAX_LIMIT = 16_384
+CHUNK_FIELDS = ["id", "vector", "weights", "doc_id", "start", "end", "ordinal", "text", "headings", "sentences",
+                "doc"]
 
 
 def reported(method: F) -> F:
@@ -56,22 +58,44 @@ class MilvusReader:
         self.target = target
         self.manifest = manifest
         self.names: dict[str, str] = dict(manifest["milvus"]["collections"])
-        self._terms_cache: OrderedDict[str, tuple[int, int] | None] = OrderedDict()
-        self._lock = threading.Lock()
+        # term -> (id, document frequency), read once at load like the local backend's BM25 vocabulary, so a
+        # question's IDF weights and sparse vector cost no round trip
+        self.vocabulary: dict[str, tuple[int, int]] = {}
 
     @classmethod
     def open(cls, settings: Settings, build_id: str | None = None) -> MilvusReader:
-        """One published build (by default the one the manifest alias points at now)."""
+        """One published build (by default the one served now)."""
         target = Target.from_settings(settings)
         return cls.loaded(target, read_manifest(target, build_id))
 
     @classmethod
     def loaded(cls, target: Target, manifest: Mapping[str, Any]) -> MilvusReader:
         """A reader of the build this manifest describes, its collections loaded into Milvus's memory."""
+        layout = manifest["milvus"].get("schema", 1)
+        if layout != schema.SCHEMA_VERSION:
+            raise MilvusBackendError(f"build {manifest['milvus']['build_id']} in Milvus at {target.uri} was published "
+                                     f"with collection layout {layout}, this qa reads layout {schema.SCHEMA_VERSION}; "
+                                     f"publish it again with `qa index --backend milvus`")
         reader = cls(target, manifest)
         for name in reader.names.values():
             ensure_loaded(client(target), name)
+        reader.vocabulary = reader._read_vocabulary(int(manifest["milvus"]["vocabulary"]))
         return reader
+
+    @reported
+    def _read_vocabulary(self, size: int) -> dict[str, tuple[int, int]]:
+        """Every term of the build, a page of ids at a time (term ids are 0 .. size - 1)."""
+        vocabulary: dict[str, tuple[int, int]] = {}
+        for lo in range(0, size, MAX_LIMIT):
+            hi = min(size, lo + MAX_LIMIT)
+            for r in self.milvus.query(self.names["vocab"], filter=f"tid >= {lo} and tid < {hi}", limit=hi - lo,
+                                       output_fields=["token", "tid", "df"]):
+                vocabulary[r["token"]] = (int(r["tid"]), int(r["df"]))
+        if len(vocabulary) != size:
+            raise MilvusBackendError(f"Milvus collection {self.names['vocab']} holds {len(vocabulary)} of the build's "
+                                     f"{size} terms: the build is incomplete; publish it again with "
+                                     f"`qa index --backend milvus`")
+        return vocabulary
 
     @property
     def build_id(self) -> str:
@@ -90,21 +114,26 @@ class MilvusReader:
     def milvus(self) -> Any:
         return client(self.target)  # per process: a reader loaded before fork reconnects in each worker
 
-    @reported
     def document_frequencies(self, terms: Sequence[str]) -> np.ndarray:
-        known = self.lookup(terms)
+        known = self.vocabulary
         return np.asarray([entry[1] if (entry := known.get(t)) else 0 for t in terms], dtype=np.int64)
 
     @reported
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         wanted = [int(r) for r in rows]
+        by_row = self.chunk_records(wanted)
+        return [chunk_of(by_row[r]) for r in wanted]
+
+    def chunk_records(self, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """row -> its chunk record (every field ranking and sources read) for each given row, in one query."""
+        wanted = sorted({int(r) for r in rows})
         if not wanted:
-            return []
-        records = self.milvus.query(self.names["chunks"], filter=in_list("id", sorted(set(wanted))),
-                                     output_fields=["id", "doc_id", "start", "end", "ordinal", "text", "headings"])
+            return {}
+        records = self.milvus.query(self.names["chunks"], filter=in_list("id", wanted), limit=len(wanted),
+                                     output_fields=CHUNK_FIELDS)
         by_row = {int(r["id"]): r for r in records}
         self.require(wanted, by_row, "chunk rows")
-        return [_chunk(by_row[r]) for r in wanted]
+        return by_row
 
     @reported
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
@@ -112,49 +141,33 @@ class MilvusReader:
         if not ids:
             return {}
         records = self.milvus.query(self.names["documents"], filter=f"{in_list('doc_id', ids)} and part == 0",
-                                     output_fields=["doc_id", "title", "url", "date", "source"])
-        return {r["doc_id"]: DocumentInfo(doc_id=r["doc_id"], title=r["title"], url=r.get("url"),
-                                          date=r.get("date"), source=r.get("source")) for r in records}
+                                     output_fields=["doc_id", "doc"])
+        return {r["doc_id"]: document_info_of(r) for r in records}
 
     @reported
     def document(self, doc_id: str) -> Document | None:
         records = self.milvus.query(self.names["documents"], filter=f"doc_id == {literal(doc_id)}",
-                                     output_fields=["part", "title", "url", "date", "source", "text"])
+                                     output_fields=["part", "doc_id", "doc", "text"])
         if not records:
             return None
         records.sort(key=lambda r: r["part"])
-        first = records[0]
-        return Document(doc_id=doc_id, title=first["title"], text="".join(r["text"] for r in records),
-                        url=first.get("url"), date=first.get("date"), source=first.get("source"))
+        info = document_info_of(records[0])
+        return Document(doc_id=doc_id, title=info.title, text="".join(r["text"] for r in records), url=info.url,
+                        date=info.date, source=info.source)
 
     def close(self) -> None:
         """Nothing to release per reader: the process's Milvus connection is shared by every reader."""
 
-
-    def lookup(self, terms: Sequence[str]) -> dict[str, tuple[int, int] | None]:
-        """(token id, document frequency) of each term, None for a term outside the vocabulary."""
-        out: dict[str, tuple[int, int] | None] = {}
-        with self._lock:
-            for t in terms:
-                if t in self._terms_cache:
-                    out[t] = self._terms_cache[t]
-        todo = sorted(set(terms) - set(out))
-        if todo:
-            records = self.milvus.query(self.names["vocab"], filter=in_list("token", todo),
-                                         output_fields=["token", "tid", "df"])
-            found = {r["token"]: (int(r["tid"]), int(r["df"])) for r in records}
-            with self._lock:
-                for t in todo:
-                    out[t] = self._terms_cache[t] = found.get(t)
-                while len(self._terms_cache) > _CACHE_TERMS:
-                    self._terms_cache.popitem(last=False)
-        return out
-
     def query_weights(self, terms: Sequence[str]) -> dict[int, float]:
         """The query's sparse vector: token id → how often the term is asked (bm25s sums repeated ids)."""
-        known = self.lookup(terms)
+        known = self.vocabulary
         counts = Counter(entry[0] for t in terms if (entry := known.get(t)))
         return {tid: float(n) for tid, n in counts.items()}
+
+    def term_ids(self, terms: Sequence[str]) -> list[int]:
+        """Each term's id in the sparse vectors, -1 for a term outside the vocabulary."""
+        known = self.vocabulary
+        return [entry[0] if (entry := known.get(t)) else -1 for t in terms]
 
     def require(self, wanted: Sequence[int], found: Mapping[int, Any], what: str) -> None:
         missing = [r for r in wanted if r not in found]
@@ -169,12 +182,13 @@ def read_manifest(target: Target, build_id: str | None = None) -> dict[str, Any]
     from pymilvus.exceptions import MilvusException
 
     milvus = client(target)
-    name = current_alias_target(target) if build_id is None else collection_name(build_id, "manifest")
-    if name is None:
+    build = serving_build(target) if build_id is None else build_id
+    if build is None:
         raise MilvusBackendError(f"no build is published in Milvus at {target.uri}: run "
                                  f"`qa index --backend milvus` with the same QA_MILVUS_URI")
+    name = collection_name(build, "manifest")
     if not milvus.has_collection(name):
-        raise MilvusBackendError(f"build {build_id} is not in Milvus at {target.uri} (dropped after its grace "
+        raise MilvusBackendError(f"build {build} is not in Milvus at {target.uri} (dropped after its grace "
                                  f"period?); publish a build with `qa index --backend milvus`")
     try:
         ensure_loaded(milvus, name)
@@ -193,12 +207,28 @@ def query_vector(vector: np.ndarray) -> np.ndarray:
     return np.asarray(vector, dtype=np.float32).reshape(-1)
 
 
-def sparse_weights(value: Any) -> dict[int, float]:
-    """pymilvus returns a sparse vector as {index: value}; keys may come back as strings over some transports."""
-    return {int(k): float(v) for k, v in dict(value).items()}
+def pack_weights(weights: Mapping[int, float]) -> str:
+    """A chunk's BM25 weights as the `weights` field stores them (see schema.chunks)."""
+    ids = np.fromiter(weights.keys(), dtype="<u4", count=len(weights))
+    values = np.fromiter(weights.values(), dtype="<f4", count=len(weights))
+    return base64.b64encode(ids.tobytes() + values.tobytes()).decode("ascii")
 
 
-def _chunk(record: Mapping[str, Any]) -> Chunk:
+def unpack_weights(packed: str) -> tuple[np.ndarray, np.ndarray]:
+    """(term ids int64, weights float32) of a `weights` field."""
+    raw = base64.b64decode(packed)
+    n = len(raw) // 8
+    return np.frombuffer(raw, dtype="<u4", count=n).astype(np.int64), np.frombuffer(raw, dtype="<f4", offset=4 * n)
+
+
+def document_info_of(record: Mapping[str, Any]) -> DocumentInfo:
+    """The document metadata a chunk or document record carries (see schema._document_fields)."""
+    doc = json.loads(record["doc"])
+    return DocumentInfo(doc_id=record["doc_id"], title=doc["title"], url=doc["url"], date=doc["date"],
+                        source=doc["source"])
+
+
+def chunk_of(record: Mapping[str, Any]) -> Chunk:
     doc_id = record["doc_id"]
     return Chunk(chunk_id=f"{doc_id}:{int(record['ordinal'])}", doc_id=doc_id, start=int(record["start"]),
                  end=int(record["end"]), text=record["text"], headings=tuple(json.loads(record["headings"])))
