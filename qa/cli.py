@@ -1,4 +1,4 @@
-"""The `qa` command: index, search, ask, serve, eval. Errors become one clean line and exit status 1."""
+"""The `qa` command: index, search, ask, serve, eval, gaps. Errors become one clean line and exit status 1."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  backend=args.backend, milvus_uri=args.milvus_uri,
                                  log_format=getattr(args, "log_format", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None), workers=getattr(args, "workers", None),
-                                 threads=getattr(args, "threads", None))
+                                 threads=getattr(args, "threads", None),
+                                 events_dir=getattr(args, "events_dir", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -83,8 +84,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see README, Serving)")
     p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
+    p.add_argument("--events-dir", help="where question and feedback events go (QA_EVENTS_DIR; default events/ "
+                   "beside the index directory; off keeps none)")
     p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("gaps", parents=[common], help="what people asked that the corpus does not answer, "
+                       "grouped by need and re-asked against the index")
+    p.add_argument("paths", nargs="*", type=Path, metavar="FILE_OR_DIR",
+                   help="events files or directories (default: the events directory, QA_EVENTS_DIR)")
+    p.add_argument("--events-dir", help="the events directory read when no FILE_OR_DIR is given (QA_EVENTS_DIR)")
+    p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.add_argument("--since", default="7d", help="7d, 24h, 30m or a date such as 2026-03-01 (default 7d); "
+                   "'all' reads everything")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one self-contained page")
+    p.add_argument("--limit", type=int, default=50, help="clusters reported and re-asked, largest first (50)")
+    p.add_argument("--threshold", type=float, help="cosine two questions need to be one need (default: the "
+                   "one fitted for the model, qa/gaps/thresholds.json)")
+    p.set_defaults(handler=_gaps)
     return parser
+
+
+def _gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.gaps.command import GapsOptions, run
+
+    since = None if args.since.strip().lower() == "all" else args.since
+    return run(GapsOptions(paths=args.paths, since=since, json=args.json, html=args.html, limit=args.limit,
+                           threshold=args.threshold), settings)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ DEFAULT_MODEL = "e5-torch"
 CHUNK_CHARS = 480
 CHUNK_OVERLAP = 1
 BACKENDS = ("local", "milvus")
+EVENTS_OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Settings:
     # `qa serve`: where it listens, and its layout, chosen with bench/bench_api.py on 2 cores (README, Serving): one
     # single-threaded encode per worker and one worker per core, so workers never fight over cores; threads queue
     # questions for the micro-batcher.
+    # Question and feedback events (README, "What people asked"): a directory, "off", or None for events/ beside
+    # the index directory.
+    events_dir: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -54,6 +58,13 @@ class Settings:
     @property
     def cache_path(self) -> Path:
         return (self.cache_dir or self.index_dir) / "embedding-cache.sqlite"
+
+    @property
+    def events_path(self) -> Path | None:
+        """Where `qa serve` keeps question and feedback events, and `qa gaps` reads them; None when off."""
+        if self.events_dir is not None and self.events_dir.strip().lower() == EVENTS_OFF:
+            return None
+        return Path(self.events_dir) if self.events_dir else self.index_dir.parent / "events"
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -95,7 +106,7 @@ _CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype
 # settings that also have a command-line flag, named in error messages
 _FLAGS = {"corpus_dir": "--corpus", "index_dir": "--index-dir", "cache_dir": "--cache-dir", "model": "--model",
           "backend": "--backend", "milvus_uri": "--milvus-uri", "log_format": "--log-format", "host": "--host",
-          "port": "--port", "workers": "--workers", "threads": "--threads"}
+          "port": "--port", "workers": "--workers", "threads": "--threads", "events_dir": "--events-dir"}
 
 
 def _names(name: str) -> str:

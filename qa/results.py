@@ -70,6 +70,25 @@ class AskResult:
                                     "sentence. Empty when answered is false.")
     sources: list[Source] = described("The passages, best first.")
     took_ms: float = described("Time the service spent on the question.")
+    build_id: str = described("The index build that answered.")
+
+
+@dataclass(frozen=True)
+class AskResponse(AskResult):
+    """What /api/ask returns: the answer, and the id of the request that asked, for /api/feedback."""
+
+    request_id: str = described("This request's id, as in the X-Request-ID header: send it to /api/feedback "
+                                "to say whether the answer helped.")
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """Feedback on one answer, as kept."""
+
+    request_id: str = described("The request the feedback is about.")
+    helpful: bool = described("Whether the answer (or abstention) helped.")
+    known_request: bool = described("Whether this server recorded a question with that request id (today or "
+                                    "yesterday); feedback on an unknown id is kept all the same, marked so.")
 
 
 @dataclass(frozen=True)

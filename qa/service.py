@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from qa import backends
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
@@ -64,19 +66,21 @@ class QAService:
             raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
         return question
 
-    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid") -> AskResult:
+    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid",
+            vector: np.ndarray | None = None) -> AskResult:
+        """vector: the question's embedding when the caller has it already (e.g. from a cache), else encoded."""
         started = time.perf_counter()
         text = self.validate_question(question)
         k = validate_top_k(top_k)
         with self.live.lease() as loaded:
             retriever = loaded.retriever
-            query = retriever.prepare(text)
+            query = retriever.prepare(text, vector)
             hits = retriever.rank(query, k, mode)
             answer = build_answer(retriever, query, hits, self.answer_params)
             sources = self.sources(retriever, query, hits)
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
                          answerability=round(answer.answerability, 4), quotes=quotes(answer, hits), sources=sources,
-                         took_ms=_ms(started))
+                         took_ms=_ms(started), build_id=loaded.build_id)
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
         started = time.perf_counter()

@@ -64,7 +64,8 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
 
 
 def assert_ask_contract(body: dict[str, Any], question: str, service: QAService) -> None:
-    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms"]
+    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms",
+                          "build_id", "request_id"]
     assert 0.0 <= body["answerability"] <= 1.0
     assert body["question"] == question.strip()
     assert isinstance(body["answer"], str) and isinstance(body["answered"], bool)
@@ -325,7 +326,7 @@ def test_openapi_lists_every_api_route(app: Flask, client: FlaskClient, service:
         assert {m.lower() for m in methods} == set(spec["paths"][path])
 
 
-def _real_responses(client: FlaskClient, unavailable: FlaskClient,
+def _real_responses(client: FlaskClient, unavailable: FlaskClient, events_off: FlaskClient,
                     doc_id: str) -> dict[tuple[str, str, str], Any]:
     ask = {"question": ANSWERABLE}
     return {
@@ -347,12 +348,21 @@ def _real_responses(client: FlaskClient, unavailable: FlaskClient,
         ("/api/documents/{doc_id}", "get", "414"): app_414(client.application, "GET", "/api/documents/x", 8190),
         ("/api/documents/{doc_id}", "get", "503"): unavailable.get(f"/api/documents/{doc_id}"),
         ("/api/openapi.json", "get", "200"): client.get("/api/openapi.json"),
+        ("/api/feedback", "post", "200"): client.post("/api/feedback", json={"request_id": "r1", "helpful": True}),
+        ("/api/feedback", "post", "400"): client.post("/api/feedback", json={"request_id": "r1"}),
+        ("/api/feedback", "post", "405"): client.get("/api/feedback"),
+        ("/api/feedback", "post", "413"): client.post("/api/feedback", json={"comment": "x" * 20_000}),
+        ("/api/feedback", "post", "415"): client.post("/api/feedback", data="r1"),
+        ("/api/feedback", "post", "503"): events_off.post("/api/feedback", json={"request_id": "r1",
+                                                                                  "helpful": True}),
     }
 
 
 def test_real_responses_match_documented_schemas(client: FlaskClient, unavailable_app: Flask,
                                                  service: QAService) -> None:
-    real = _real_responses(client, unavailable_app.test_client(), "icbc-wallet/payment-failure")
+    events_off = create_app({"TESTING": True, "QA_SERVICE": QAService(
+        service.live, dataclasses.replace(service.settings, events_dir="off"))}).test_client()
+    real = _real_responses(client, unavailable_app.test_client(), events_off, "icbc-wallet/payment-failure")
     documented = {(path, method, status) for path, ops in SPEC["paths"].items()
                   for method, op in ops.items() for status in op["responses"]}
     assert documented == set(real), "every documented response needs a real request here"

@@ -5,21 +5,18 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, open_page
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from qa.events.records import FeedbackEvent, parse
 from qa.serve.app import create_app
 from qa.service import QAService
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -58,37 +55,6 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@contextmanager
-def open_page(browser: Browser, base: str, expected_errors: tuple[str, ...] = (),
-              **context_options: object) -> Iterator[Page]:
-    """A fresh page failing the test on a dialog, script error, unexpected console error, foreign request."""
-    context = browser.new_context(**context_options)  # type: ignore[arg-type]
-    page = context.new_page()
-    problems: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        problems.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and message.text not in expected_errors:
-            problems.append(f"console: {message.text}")
-
-    def on_request(request: Request) -> None:
-        if not request.url.startswith((base, "data:")):
-            problems.append(f"request: {request.url}")
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("request", on_request)
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not problems
 
 
 @pytest.fixture
@@ -213,3 +179,40 @@ def test_phone_layout(browser: Browser, base_url: str) -> None:
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         size = page.evaluate("parseFloat(getComputedStyle(document.getElementById('q')).fontSize)")
         assert size >= 16
+
+
+def _feedback_for(service: QAService, request_id: str) -> list[FeedbackEvent]:
+    directory = service.settings.events_path
+    assert directory is not None
+    return [event for path in directory.glob("events-*.jsonl") for line in path.read_text("utf-8").splitlines()
+            if isinstance(event := parse(line), FeedbackEvent) and event.request_id == request_id]
+
+
+def test_feedback_under_an_answer_and_an_abstention(page: Page, base_url: str, service: QAService) -> None:
+    page.goto(base_url + "/")
+    ask(page, ANSWERABLE)
+    form = page.locator(".answer form.feedback")
+    expect(form.locator("button.feedback-yes")).to_have_text("有帮助")
+    request_id = form.locator("input[name=request_id]").input_value()
+    form.locator("button.feedback-yes").click()
+    expect(page.locator(".answer .feedback-status")).to_contain_text("谢谢")
+    assert page.evaluate("window.location.pathname") == "/"  # sent in place, no navigation
+    ask(page, "Who won the NBA finals last year?")
+    form = page.locator(".answer.unanswered form.feedback")
+    abstained_id = form.locator("input[name=request_id]").input_value()
+    form.locator("summary").click()
+    form.locator("textarea").fill("想知道 NBA 的比赛结果")
+    form.locator("button.feedback-no").click()
+    expect(page.locator(".answer .feedback-status")).to_contain_text("谢谢")
+    assert [(e.helpful, e.comment, e.known_request) for e in _feedback_for(service, request_id)] == [(True, None, True)]
+    assert [(e.helpful, e.comment) for e in _feedback_for(service, abstained_id)] == [(False, "想知道 NBA 的比赛结果")]
+
+
+def test_feedback_without_javascript(browser: Browser, base_url: str, service: QAService) -> None:
+    with open_page(browser, base_url, java_script_enabled=False) as page:
+        page.goto(base_url + "/?q=" + ANSWERABLE)
+        request_id = page.locator("form.feedback input[name=request_id]").input_value()
+        page.locator("button.feedback-no").click()  # a plain form POST to /feedback
+        page.wait_for_url(re.compile(r"/feedback$"))
+        expect(page.locator("h1")).to_have_text("谢谢你的反馈")
+    assert [e.helpful for e in _feedback_for(service, request_id)] == [False]

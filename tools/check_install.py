@@ -3,7 +3,9 @@
     python tools/check_install.py --qa VENV/bin/qa --corpus corpus --workdir /tmp/elsewhere
 
 Runs `qa index` and `qa serve` (1 worker, a free loopback port) with the working directory set to --workdir, then
-requests the page, a static file, an answer and a document page; each must answer 200. Exits 1 naming what failed.
+requests the page, a static file, an answer and a document page; each must answer 200. Then `qa gaps` reads the
+events the server wrote and renders its HTML page (the package's template and fitted threshold). Exits 1 naming what
+failed.
 `make install-check` runs it against a wheel installed into a fresh virtual environment (not an editable install).
 """
 
@@ -47,12 +49,14 @@ def main() -> int:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+    failures += _check_gaps(qa, workdir)
     for line in failures:
         print(f"FAIL: {line}", file=sys.stderr)
     if failures:
         print((workdir / "serve.log").read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
         return 1
-    print(f"installed qa served the page, a static file, an answer and a document from {workdir}")
+    print(f"installed qa served the page, a static file, an answer and a document from {workdir}, and reported "
+          "on the events it kept")
     return 0
 
 
@@ -69,6 +73,16 @@ def _check(url: str) -> list[str]:
         if code != 200:
             failures.append(f"{what} {target} answered {code}")
     return failures
+
+
+def _check_gaps(qa: str, workdir: Path) -> list[str]:
+    done = subprocess.run([qa, "gaps", "--index-dir", "index", "--json", "--html", "gaps.html"], cwd=workdir,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return [f"qa gaps exited with {done.returncode}: {done.stderr[-2000:]}"]
+    questions = json.loads(done.stdout)["totals"]["questions"]
+    page = (workdir / "gaps.html").read_text(encoding="utf-8")
+    return [] if questions == 2 and "<html" in page else [f"qa gaps read {questions} questions, not the 2 asked"]
 
 
 def _get(url: str, body: dict[str, str] | None = None) -> tuple[int, str]:

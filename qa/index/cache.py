@@ -107,7 +107,7 @@ class CachedEncoder:
 
     def __init__(self, embedder: Embedder, cache: EmbeddingCache, batch_size: int = 16,
                  group_size: int = 512, prepare: Callable[[str], str] | None = None,
-                 prepare_version: str = "") -> None:
+                 prepare_version: str = "", queries: bool = False) -> None:
         if batch_size < 1 or group_size < 1:
             raise ValueError(f"batch_size and group_size must be >= 1, got {batch_size} and {group_size}")
         if cache.model_id != embedder.model_id or cache.dim != embedder.dim:
@@ -125,6 +125,10 @@ class CachedEncoder:
         # ... and the key holds what prepare does (the normaliser's and OpenCC's versions for passage_text), so
         # a change of either re-embeds instead of reusing vectors of the old normalisation.
         self._salt = f"{prepare_version}\x00" if prepare_version else ""
+        # queries=True: questions, encoded as queries (e5's "query: " prefix), keyed apart from passages
+        self.queries = queries
+        if queries:
+            self._salt = "query\x00" + self._salt
 
     def key(self, text: str) -> str:
         """The cache key of a text as given: its hash with the preparation's version."""
@@ -141,8 +145,7 @@ class CachedEncoder:
             progress(len(keys) - len(missing))
         for start in range(0, len(missing), self.group_size):
             group = missing[start:start + self.group_size]
-            encoded = self.embedder.encode_passages([self.prepare(t) for _, t in group],
-                                                    batch_size=self.batch_size, progress=progress)
+            encoded = self._embed([self.prepare(t) for _, t in group], progress)
             done = {k: encoded[i] for i, (k, _) in enumerate(group)}
             self.cache.put_many(done)
             vectors.update(done)
@@ -150,3 +153,11 @@ class CachedEncoder:
         for i, key in enumerate(keys):
             out[i] = vectors[key]
         return out, hits
+
+    def _embed(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
+        if not self.queries:
+            return self.embedder.encode_passages(texts, batch_size=self.batch_size, progress=progress)
+        encoded = self.embedder.encode_queries(texts)
+        if progress is not None:
+            progress(len(texts))
+        return encoded

@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from qa.errors import QuestionError
 from qa.results import Unavailable
+from qa.serve.events import record_question
 from qa.serve.loaded import app_settings, current_service, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 from qa.serve.openapi import spec_for
@@ -32,7 +33,7 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 @api.post("/ask")
 def ask() -> Response:
     service = current_service()
-    body = _json_object()
+    body = json_object()
     unknown = sorted(set(body) - set(ASK_FIELDS))
     if unknown:
         raise QuestionError(f"unknown field(s) {', '.join(map(repr, unknown))}; "
@@ -41,7 +42,7 @@ def ask() -> Response:
         raise QuestionError('missing `question`: send {"question": "...", "top_k": 5}')
     result = service.ask(body["question"], body.get("top_k", 5))
     note_answered(result.answered)
-    return jsonify(result)
+    return jsonify(record_question(result, "api"))
 
 
 @api.get("/search")
@@ -73,7 +74,8 @@ def openapi() -> Response:
     return jsonify(spec_for(app_settings(), service.example_document_ids(SPEC_EXAMPLE_IDS) if service else []))
 
 
-def _json_object() -> dict[str, Any]:
+def json_object() -> dict[str, Any]:
+    """The request's JSON body, which must be an object; a 4xx that says how to fix it otherwise."""
     if not request.is_json:
         got = request.mimetype or "no content type"
         raise UnsupportedMediaType(description=f"send the body as JSON with the header Content-Type: "

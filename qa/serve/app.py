@@ -11,8 +11,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
-from qa.serve import loaded, observe
+from qa.serve import events, loaded, observe
 from qa.serve.api import api, error_response
+from qa.serve.feedback import feedback
 from qa.serve.metrics import metrics
 from qa.serve.web import web
 from qa.service import QAService
@@ -45,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(web)
     app.register_blueprint(metrics)
+    app.register_blueprint(feedback)
     observe.install(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
@@ -66,6 +68,7 @@ def _attach_service(app: Flask) -> None:
             logger.error("serving without an index: %s", exc)
             error = str(exc)
     loaded.attach(app, settings, service, error)
+    events.attach(app, settings)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -13,7 +13,7 @@ from qa.serve.metrics import record_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's own id is kept when it is short and plain (it ends up in logs and a response header).
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
@@ -31,7 +31,7 @@ def note_answered(answered: bool) -> None:
 def _start() -> None:
     g.started = time.perf_counter()
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request.environ[ENV_REQUEST_ID] = g.request_id
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from qa.config import Settings
 from qa.corpus import Document
-from qa.results import AskResult, Health, SearchResult, Unavailable
+from qa.events.records import MAX_COMMENT_CHARS
+from qa.results import AskResponse, FeedbackResult, Health, SearchResult, Unavailable
 from qa.serve.schema import ref as _ref
 from qa.serve.schema import schemas_of
 from qa.service import MAX_TOP_K
@@ -53,8 +54,22 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "top_k": {**_top_k(), "description": f"How many sources to return. {_TOP_K_NOTE}"},
             },
         },
-        **schemas_of({"AskResponse": AskResult, "SearchResponse": SearchResult, "Health": Health,
-                      "Unavailable": Unavailable, "Document": Document}),
+        "FeedbackRequest": {
+            "type": "object",
+            "required": ["request_id", "helpful"],
+            "additionalProperties": False,
+            "properties": {
+                "request_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+                               "description": "The `request_id` of the /api/ask response (its X-Request-ID). An id "
+                                              "this server has not seen is kept all the same, marked so."},
+                "helpful": {"type": "boolean", "description": "Whether the answer (or abstention) helped."},
+                "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT_CHARS,
+                            "description": f"What was missing, at most {MAX_COMMENT_CHARS} characters; digit runs "
+                                           "and e-mail addresses are masked before it is kept."},
+            },
+        },
+        **schemas_of({"AskResponse": AskResponse, "SearchResponse": SearchResult, "Health": Health,
+                      "Unavailable": Unavailable, "Document": Document, "FeedbackResponse": FeedbackResult}),
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -111,6 +126,24 @@ def _spec(settings: Settings) -> dict[str, Any]:
                                   "first, so the client reads this answer; past that the connection closes)."),
                     "415": _error("The body is not sent as application/json."),
                     "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/feedback": {
+            "post": {
+                "summary": "Say whether an answer helped (kept for the operator's `qa gaps` report)",
+                "operationId": "feedback",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("FeedbackRequest")}}},
+                "responses": {
+                    "200": _json(_ref("FeedbackResponse"), "The feedback is kept."),
+                    "400": _error("Missing or invalid request_id, helpful or comment, an unknown field, "
+                                  "malformed JSON, or a body that is no object."),
+                    "405": _error("Only POST is allowed."),
+                    "413": _error("The body is larger than 16 KiB."),
+                    "415": _error("The body is not sent as application/json."),
+                    "503": _error("Feedback is not kept: the server runs with QA_EVENTS_DIR=off, or the events "
+                                  "directory refused the write."),
                 },
             },
         },

@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest
 
 from qa.errors import QuestionError
 from qa.results import AskResult, Source
+from qa.serve.events import event_log, record_question
 from qa.serve.loaded import current_service, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 
@@ -55,16 +56,16 @@ class Block(NamedTuple):
 def index() -> tuple[str, int]:
     question = request.args.get("q", "")
     context: dict[str, Any] = {"question": question, "examples": EXAMPLES, "page": None, "error": None,
-                               "unavailable": None}
+                               "unavailable": None, "feedback": event_log() is not None}
     service = loaded_service()
     status = 200
     if service is None:
         context["unavailable"], status = unavailable_reason(), 503
     elif question.strip():
         try:
-            result = service.ask(question, PAGE_TOP_K)
+            result = record_question(service.ask(question, PAGE_TOP_K), "page")
             note_answered(result.answered)
-            context["page"] = present(result)
+            context["page"], context["request_id"] = present(result), result.request_id
         except QuestionError as exc:
             context["error"], status = str(exc), 400
     return render_template("index.html", **context), status

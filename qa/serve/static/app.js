@@ -38,6 +38,15 @@
       });
     }
 
+    // Feedback forms come with each answer, server-rendered or built below: one listener for all of them.
+    results.addEventListener("submit", (event) => {
+      const target = event.target;
+      if (target instanceof HTMLFormElement && target.classList.contains("feedback")) {
+        event.preventDefault();
+        sendFeedback(target, event.submitter);
+      }
+    });
+
     window.addEventListener("popstate", () => {
       const q = new URLSearchParams(location.search).get("q") || "";
       if (q === shown) {
@@ -120,6 +129,54 @@
     }
   }
 
+  async function sendFeedback(form, submitter) {
+    if (!submitter || !submitter.value) {
+      return; // Enter in the comment box: wait for a button
+    }
+    const status = form.querySelector(".feedback-status");
+    const buttons = form.querySelectorAll("button");
+    const comment = form.querySelector("textarea").value.trim();
+    const body = { request_id: form.elements.request_id.value, helpful: submitter.value === "yes" };
+    if (comment) {
+      body.comment = comment;
+    }
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const response = await fetch("/api/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) {
+        throw new Error(data && data.error ? data.error.message : "HTTP " + response.status);
+      }
+      form.replaceChildren(el("p", { class: "feedback-status", role: "status" },
+        body.helpful ? "谢谢反馈，很高兴帮上了忙。" : "谢谢反馈，我们会据此补充内容。"));
+    } catch (error) {
+      status.textContent = "反馈没有发送成功：" + error.message;
+      status.classList.add("failed");
+      status.hidden = false;
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // The same markup as templates/_feedback.html.
+  function feedbackForm(data) {
+    return el("form", { class: "feedback", method: "post", action: "/feedback" },
+      el("input", { type: "hidden", name: "request_id", value: data.request_id }),
+      el("p", { class: "feedback-label", id: "feedback-label" }, data.answered ? "这个回答有帮助吗？" : "这个结果有帮助吗？"),
+      el("details", { class: "feedback-more" },
+        el("summary", {}, "补充说明（可选）"),
+        el("label", { class: "visually-hidden", for: "feedback-comment" }, "补充说明"),
+        el("textarea", { id: "feedback-comment", name: "comment", maxlength: "500", rows: "2",
+          placeholder: "缺了什么内容？最多 500 字" })),
+      el("div", { class: "feedback-buttons", role: "group", "aria-labelledby": "feedback-label" },
+        el("button", { class: "feedback-yes", type: "submit", name: "helpful", value: "yes" }, "有帮助"),
+        el("button", { class: "feedback-no", type: "submit", name: "helpful", value: "no" }, "没帮助")),
+      el("p", { class: "feedback-status", role: "status", hidden: "" }));
+  }
+
   // The same markup as templates/_result.html.
   function buildResult(data) {
     const answered = data.answered;
@@ -133,6 +190,9 @@
         el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容，所以这里不作回答。"),
         el("p", { class: "no-answer-hint" }, "下面列出最接近的段落，它们不一定回答了你的问题。"));
     answer.append(el("p", { class: "took" }, "用时 " + data.took_ms + " 毫秒"));
+    if (document.getElementById("results").dataset.feedback === "on") {
+      answer.append(feedbackForm(data));
+    }
     const nodes = [answer];
     if (data.sources.length) {
       const list = el("ol", { class: "source-list" }, ...data.sources.map((s) => sourceCard(s, quotes)));

@@ -1,0 +1,1 @@
+"""Question and feedback events: what people asked and what they found unhelpful, kept as JSON lines for `qa gaps`."""
