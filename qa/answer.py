@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from qa import answerability
+from qa import answerability, faq, faqhits
 from qa.evidence import Sentence, hit_sentences, names_problem
 from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
@@ -29,6 +29,8 @@ class AnswerParams:
     w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
     # asked what to do, a list item's head that only names the problem gives way to the item's next sentence
     follow_heads: bool = True
+    # an FAQ entry's answer is quoted whole up to this length, else cut at a sentence end (the [n] leads on)
+    faq_max_chars: int = 400
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,31 @@ class Answer:
     text: str
     sentences: list[Picked] = field(default_factory=list)
     answerability: float = 0.0  # calibrated probability that the corpus answers the question
+    matched_question: str | None = None  # answered from an FAQ entry: its question nearest the one asked
+    cut: bool = False  # the FAQ answer was cut at a sentence end (its [n] leads to the whole entry)
 
 
-def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Sentence]:
-    """The sentences of the given hits, in source order."""
-    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(query, hit, n)]
+def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit],
+                     kinds: list[str] | None = None) -> list[Sentence]:
+    """The sentences of the given hits, in source order (an FAQ entry's questions marked, given the kinds)."""
+    kinds = kinds or faqhits.kinds(retriever, hits)
+    return [s for n, (hit, kind) in enumerate(zip(hits, kinds, strict=False), start=1)
+            for s in hit_sentences(query, hit, n, _questions(hit, kind))]
+
+
+def _questions(hit: Hit, kind: str) -> int:
+    return len(faq.question_spans(hit.chunk.text)) if kind == faqhits.FAQ else 0
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
-    sentences = gather_sentences(retriever, query, hits[: params.sources_considered])
+    """An FAQ entry ranked first answers with its own answer; else the passages' best sentences; or abstain."""
+    kinds = faqhits.kinds(retriever, hits)
+    sentences = gather_sentences(retriever, query, hits[: params.sources_considered], kinds)
     model = answerability.load_model()
     p = model.probability(answerability.features(retriever, query, hits, sentences))
-    candidates = [s for s in sentences if not s.truncated]
+    if hits and kinds[0] == faqhits.FAQ and p >= model.threshold:
+        return _faq_answer(query, hits[0], params, p)
+    candidates = [s for s in sentences if not s.truncated and not s.question]
     if not hits or p < model.threshold or not candidates:
         return Answer(answered=False, text="", answerability=p)
     scored = _score(query, hits, candidates, params)
@@ -67,6 +82,15 @@ def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: An
     chosen = _select(scored, params)
     text = "".join(f"{c.text}[{c.source}]" for c in chosen)
     return Answer(answered=True, text=text, sentences=chosen, answerability=p)
+
+
+def _faq_answer(query: Query, hit: Hit, params: AnswerParams, p: float) -> Answer:
+    """The entry's answer verbatim (cut at a sentence end past faq_max_chars), cited to the entry."""
+    quoted = faqhits.quote_answer(hit, params.faq_max_chars)
+    matched = faqhits.match(query, hit)
+    picked = Picked(1, hit.chunk.doc_id, quoted.start, quoted.end, quoted.text, matched.cosine)
+    return Answer(answered=True, text=f"{quoted.text}[1]", sentences=[picked], answerability=p,
+                  matched_question=matched.question, cut=quoted.cut)
 
 
 def _score(query: Query, hits: list[Hit], sentences: list[Sentence], params: AnswerParams) -> list[Picked]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ class Sentence:
     cosine: float  # with the question
     item: int  # index of its list item (or paragraph) within the hit: sentences of one item share it
     opens_item: bool  # the first sentence of a numbered list item
+    question: bool = False  # one of an FAQ entry's questions: what it answers, never an answer itself
 
     @property
     def truncated(self) -> bool:
@@ -35,11 +36,13 @@ class Sentence:
         return self.text.rstrip().endswith(("…", "..."))
 
 
-def hit_sentences(query: Query, hit: Hit, source: int) -> list[Sentence]:
-    """The sentences of one retrieved chunk with their cosines; the only reader of the index's sentence store."""
+def hit_sentences(query: Query, hit: Hit, source: int, questions: int = 0) -> list[Sentence]:
+    """The sentences of one retrieved chunk with their cosines, the first `questions` being an FAQ entry's
+    questions; the only reader of the index's sentence store."""
     chunk = hit.chunk
     spans, cosines = query.view.sentence_scores(hit.row)
-    return _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
+    out = _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
+    return [replace(s, question=True) for s in out[:questions]] + out[questions:]
 
 
 def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]], cosines: np.ndarray,

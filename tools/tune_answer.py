@@ -50,7 +50,8 @@ def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> di
     for case in cases:
         answer = build_answer(service.retriever, case.query, case.hits, params)
         result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
-                           answerability=answer.answerability, quotes=[], sources=case.sources, took_ms=0.0,
+                           answerability=answer.answerability, quotes=[], matched_question=answer.matched_question,
+                           related_questions=[], sources=case.sources, took_ms=0.0,
                            build_id=service.live.current.build_id)
         judgements.append(judge(case.question, result))
     summary = summarize(judgements)

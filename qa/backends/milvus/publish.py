@@ -1,4 +1,4 @@
-"""Publishing a format-2 build directory into new versioned Milvus collections, then moving the aliases."""
+"""Publishing a format-3 build directory into new versioned Milvus collections, then moving the aliases."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
     """
     target = Target.from_settings(settings)
     ensure_database(target)
-    files = BuildFiles.open(build_dir)  # a finished format-2 build, intact: checked before any upload
+    files = BuildFiles.open(build_dir)  # a finished format-3 build, intact: checked before any upload
     try:
         return _publish(settings, target, files)
     finally:
@@ -175,7 +175,7 @@ def _document_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         for part, piece in enumerate(_text_parts(doc.text)):
             batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc.doc_id,
                           "title": doc.title, "url": doc.url, "date": doc.date, "source": doc.source, "text": piece,
-                          schema.PAD_FIELD: schema.PAD})
+                          "kind": doc.kind, schema.PAD_FIELD: schema.PAD})
         if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
             yield batch
             batch = []

@@ -112,20 +112,21 @@ class MilvusReader:
         if not ids:
             return {}
         records = self.milvus.query(self.names["documents"], filter=f"{in_list('doc_id', ids)} and part == 0",
-                                     output_fields=["doc_id", "title", "url", "date", "source"])
+                                     output_fields=["doc_id", "title", "url", "date", "source", "kind"])
         return {r["doc_id"]: DocumentInfo(doc_id=r["doc_id"], title=r["title"], url=r.get("url"),
-                                          date=r.get("date"), source=r.get("source")) for r in records}
+                                          date=r.get("date"), source=r.get("source"), kind=r["kind"])
+                for r in records}
 
     @reported
     def document(self, doc_id: str) -> Document | None:
         records = self.milvus.query(self.names["documents"], filter=f"doc_id == {literal(doc_id)}",
-                                     output_fields=["part", "title", "url", "date", "source", "text"])
+                                     output_fields=["part", "title", "url", "date", "source", "text", "kind"])
         if not records:
             return None
         records.sort(key=lambda r: r["part"])
         first = records[0]
         return Document(doc_id=doc_id, title=first["title"], text="".join(r["text"] for r in records),
-                        url=first.get("url"), date=first.get("date"), source=first.get("source"))
+                        url=first.get("url"), date=first.get("date"), source=first.get("source"), kind=first["kind"])
 
     def close(self) -> None:
         """Nothing to release per reader: the process's Milvus connection is shared by every reader."""

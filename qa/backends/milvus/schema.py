@@ -96,6 +96,7 @@ def documents() -> tuple[Any, Any]:
     schema.add_field("date", DataType.VARCHAR, max_length=256, nullable=True)
     schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR, nullable=True)
     schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    schema.add_field("kind", DataType.VARCHAR, max_length=16)  # passage or faq
     _pad(schema)
     return schema, _index_params(_pad_index(), ("doc_id", "INVERTED", "", {}))
 
