@@ -137,16 +137,15 @@ def _header(where: str, number: int, cells: list[str]) -> dict[int, str]:
     canonical = {name: "question" for name in QUESTION_COLUMNS} | {name: "answer" for name in ANSWER_COLUMNS} \
         | {name: "alternates" for name in ALTERNATE_COLUMNS} | {name: name for name in OPTIONAL_COLUMNS}
     columns: dict[int, str] = {}
+    unknown: list[str] = []
     for i, cell in enumerate(cells):
         name = cell.strip().lower()
-        if not name:
-            continue
-        if name not in canonical:
-            raise CorpusError(f"{where} row {number}: unknown column {cell.strip()!r}; columns may be "
-                              f"{', '.join(_ALL_COLUMNS)} (rename or delete it)")
-        if canonical[name] in columns.values():
-            raise CorpusError(f"{where} row {number}: two columns mean {canonical[name]!r}; keep one")
-        columns[i] = canonical[name]
+        if name and name not in canonical:
+            unknown.append(cell.strip())
+        elif name:
+            if canonical[name] in columns.values():
+                raise CorpusError(f"{where} row {number}: two columns mean {canonical[name]!r}; keep one")
+            columns[i] = canonical[name]
     named = set(columns.values())
     if not named & {"question", "answer"}:
         raise CorpusError(f"{where} row {number}: the header names neither a question column "
@@ -154,6 +153,9 @@ def _header(where: str, number: int, cells: list[str]) -> dict[int, str]:
     for role, names in (("question", QUESTION_COLUMNS), ("answer", ANSWER_COLUMNS)):
         if role not in named:
             raise CorpusError(f"{where} row {number}: no {role} column; name one {' or '.join(names)}")
+    if unknown:
+        raise CorpusError(f"{where} row {number}: unknown column(s) {', '.join(unknown)}; columns may be "
+                          f"{', '.join(_ALL_COLUMNS)} (rename or delete them)")
     return columns
 
 
