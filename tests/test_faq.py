@@ -47,7 +47,8 @@ def _faq_corpus(root: Path) -> Path:
     _write(root / "articles" / "network.md", "---\ntitle: 网络问题\n---\n\n网络信号不稳定会导致支付失败。可以切换到 "
            "Wi-Fi 或 4G 网络后重试。\n")
     _write(root / "faq" / "wallet.csv", "问题,答案,相似问题,id\n"
-           "忘记支付密码怎么办,在钱包的设置页选择“重置支付密码”，验证身份后设置新密码。,支付密码忘了|想不起支付密码,pw-reset\n"
+           "忘记支付密码怎么办,在钱包的设置页选择“重置支付密码”，验证身份后设置新密码。,"
+           "支付密码忘了|想不起支付密码,pw-reset\n"
            "钱包可以绑定几张银行卡,一个钱包最多可以绑定五张银行卡。,,\n")
     _write(root / "faq" / "limits.tsv", "question\tanswer\tcategory\n"
            "单笔转账的上限是多少\t单笔转账最多五万元，每日累计不超过二十万元。\t限额\n")
@@ -55,11 +56,12 @@ def _faq_corpus(root: Path) -> Path:
         "卡片": [["标准问题", "答复"], ["银行卡被冻结了怎么解冻", "请携带身份证到开户网点办理解冻。"]],
         "账户": [["question", "answer"], ["如何注销钱包账户", LONG_ANSWER]]})
     _write(root / "faq" / "mixed.jsonl",
-           json.dumps({"id": "fp", "question": "指纹支付失败怎么办", "answer": "请在系统设置里重新录入指纹，再开启指纹支付。",
-                       "alternates": ["指纹付款不好用"]}, ensure_ascii=False) + "\n"
-           + json.dumps({"id": "doc-1", "title": "客服", "text": "客服电话是95588，全天服务。"}, ensure_ascii=False) + "\n")
-    _write(root / "faq" / "help.md", "---\ntype: faq\n---\n# 帮助\n\n## 怎样修改绑定的手机号\n\n在“我的”页面选择“安全设置”，"
-           "然后修改手机号。\n\n## 交易记录在哪里看\n\n打开钱包首页，点击“账单”。\n")
+           json.dumps({"id": "fp", "question": "指纹支付失败怎么办", "alternates": ["指纹付款不好用"],
+                       "answer": "请在系统设置里重新录入指纹，再开启指纹支付。"}, ensure_ascii=False) + "\n"
+           + json.dumps({"id": "doc-1", "title": "客服", "text": "客服电话是95588，全天服务。"},
+                        ensure_ascii=False) + "\n")
+    _write(root / "faq" / "help.md", "---\ntype: faq\n---\n# 帮助\n\n## 怎样修改绑定的手机号\n\n"
+           "在“我的”页面选择“安全设置”，然后修改手机号。\n\n## 交易记录在哪里看\n\n打开钱包首页，点击“账单”。\n")
     return root
 
 
@@ -67,11 +69,12 @@ def test_every_format_is_read_with_its_ids_questions_and_answers(tmp_path: Path)
     notices: list[str] = []
     docs = {d.doc_id: d for d in iter_corpus(_faq_corpus(tmp_path / "corpus"), notices.append)}
     entries = {k: d for k, d in docs.items() if d.kind == "faq"}
-    assert set(entries) == {"pw-reset", "faq/wallet/3", "faq/limits/2", "faq/more/cards/卡片/2", "faq/more/cards/账户/2",
-                            "fp", "faq/help/1", "faq/help/2"}
+    assert set(entries) == {"pw-reset", "faq/wallet/3", "faq/limits/2", "faq/more/cards/卡片/2",
+                            "faq/more/cards/账户/2", "fp", "faq/help/1", "faq/help/2"}
     assert docs["articles/network"].kind == "passage" and docs["doc-1"].kind == "passage"
     reset = entries["pw-reset"]
-    assert faq.question_spans(reset.text) and reset.text.split("\n")[:3] == ["忘记支付密码怎么办", "支付密码忘了", "想不起支付密码"]
+    assert len(faq.question_spans(reset.text)) == 3
+    assert reset.text.split("\n")[:3] == ["忘记支付密码怎么办", "支付密码忘了", "想不起支付密码"]
     assert reset.text[faq.answer_start(reset.text):] == "在钱包的设置页选择“重置支付密码”，验证身份后设置新密码。"
     assert entries["faq/limits/2"].title == "限额"  # the category names the card; the question stays in the text
     assert entries["fp"].text.startswith("指纹支付失败怎么办\n指纹付款不好用\n\n")
@@ -95,7 +98,8 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("name", "content", "message"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
-def test_malformed_faq_files_fail_naming_file_and_row(tmp_path: Path, name: str, content: str, message: str) -> None:
+def test_malformed_faq_files_fail_naming_file_and_row(tmp_path: Path, name: str, content: str,
+                                                       message: str) -> None:
     path = _write(tmp_path / "corpus" / "sub" / name, content)
     with pytest.raises(CorpusError) as caught:
         load_corpus(tmp_path / "corpus")
@@ -110,7 +114,7 @@ def test_a_duplicated_entry_id_names_both_rows(tmp_path: Path) -> None:
 
 def test_an_unreadable_workbook_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "corpus" / "broken.xlsx", "not a zip")
-    with pytest.raises(CorpusError, match="broken.xlsx: not a readable XLSX workbook"):
+    with pytest.raises(CorpusError, match=r"broken\.xlsx: not a readable XLSX workbook"):
         load_corpus(tmp_path / "corpus")
 
 
@@ -175,7 +179,7 @@ def test_a_failed_rebuild_keeps_the_faq_index_serving(faq_settings: Settings, tm
     before = builds.resolve_current(faq_settings.index_dir)
     broken = Settings.load(environ={}, corpus_dir=_faq_corpus(tmp_path / "corpus"), index_dir=faq_settings.index_dir)
     _write(tmp_path / "corpus" / "faq" / "bad.csv", "问题,答案\n什么,\n")
-    with pytest.raises(CorpusError, match="bad.csv row 2: empty answer"):
+    with pytest.raises(CorpusError, match=r"bad\.csv row 2: empty answer"):
         build_index(broken, embedder=embedder)
     assert builds.resolve_current(faq_settings.index_dir) == before
     result = QAService.load(faq_settings).ask("指纹付款不好用怎么办")
