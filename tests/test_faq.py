@@ -4,6 +4,7 @@ by the real build and answered through the real server with their own answer, ma
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,20 @@ def test_a_failed_rebuild_keeps_the_faq_index_serving(faq_settings: Settings, tm
     assert builds.resolve_current(faq_settings.index_dir) == before
     result = QAService.load(faq_settings).ask("指纹付款不好用怎么办")
     assert result.sources[0].doc_id == "fp" and result.answer.startswith("请在系统设置里重新录入指纹")
+
+
+@pytest.mark.slow  # publishes the FAQ build into a Milvus Lite database
+def test_the_milvus_backend_answers_faq_entries_as_the_local_one(faq_settings: Settings, tmp_path: Path) -> None:
+    from qa.backends.milvus import publish
+
+    settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "milvus.db"),
+                             index_dir=tmp_path / "unused-index-dir")
+    build = tmp_path / "builds" / builds.resolve_current(faq_settings.index_dir).name
+    shutil.copytree(builds.resolve_current(faq_settings.index_dir), build)  # publishing marks the build's manifest
+    publish(settings, build)
+    question = "我的支付密码想不起来了，该怎么办？"
+    remote, local = QAService.load(settings).ask(question), QAService.load(faq_settings).ask(question)
+    assert remote.answer == local.answer and remote.matched_question == local.matched_question
+    assert [(s.doc_id, s.kind, s.matched_question) for s in remote.sources] == \
+        [(s.doc_id, s.kind, s.matched_question) for s in local.sources]
+    assert remote.sources[0].kind == "faq"
