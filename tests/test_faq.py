@@ -18,6 +18,7 @@ from qa.config import Settings
 from qa.corpus import iter_corpus, load_corpus
 from qa.encoders import Embedder
 from qa.errors import CorpusError
+from qa.events.records import QuestionEvent, parse
 from qa.index import builds
 from qa.index.build import build_index
 from qa.service import QAService
@@ -154,6 +155,16 @@ def test_a_paraphrase_gets_the_entry_answer_verbatim_with_its_matched_question(f
     faq_sources = [s for s in body["sources"][1:] if s["kind"] == "faq"]
     assert body["related_questions"] == list(dict.fromkeys(s["matched_question"] for s in faq_sources))
     assert all(s["matched_question"] is None for s in body["sources"] if s["kind"] == "passage")
+
+
+@pytest.mark.slow
+def test_question_events_keep_each_source_kind(faq_server: Running, faq_settings: Settings) -> None:
+    body = _ask(faq_server, "指纹付款不好用怎么办")
+    lines = [line for path in (faq_settings.index_dir.parent / "events").glob("events-*.jsonl")
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    [event] = [e for e in map(parse, lines) if isinstance(e, QuestionEvent) and e.request_id == body["request_id"]]
+    assert [s.kind for s in event.sources] == [s["kind"] for s in body["sources"][:len(event.sources)]]
+    assert event.sources[0].kind == "faq"
 
 
 @pytest.mark.slow
