@@ -127,8 +127,9 @@ def judge(question: Question, result: AskResult) -> Judgement:
 
 
 def answer_sentences(answer: str) -> list[str]:
-    """The quoted sentences of an extractive answer: the text before each run of [n] markers."""
-    return [part for part in _CITATION_RUN.split(answer) if part.strip()]
+    """The quoted sentences of an extractive answer: the text before each run of [n] markers (without the line
+    break that starts a new unit)."""
+    return [part.lstrip("\n") for part in _CITATION_RUN.split(answer) if part.strip()]
 
 
 def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:

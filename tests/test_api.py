@@ -79,7 +79,8 @@ def assert_ask_contract(body: dict[str, Any], question: str, service: QAService)
     # the i-th [n] marker's sentence is quotes[i], found verbatim in source n
     markers = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
     assert [q["n"] for q in body["quotes"]] == markers
-    sentences = [part for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part]
+    # quoted units are written one per line: the line break belongs to no sentence
+    sentences = [part.lstrip("\n") for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part.strip()]
     for quote, sentence in zip(body["quotes"], sentences, strict=True):
         assert body["sources"][quote["n"] - 1]["text"][quote["start"]:quote["end"]] == sentence
 
