@@ -1,34 +1,31 @@
-"""Extractive answers: pick the source sentences that answer the question, cite them, or abstain."""
+"""Extractive answers: an FAQ entry's own answer, or the best answer units' sentences quoted unit by unit with
+citations, or an abstention."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from qa import answerability
-from qa.evidence import Sentence, hit_sentences, names_problem
-from qa.normalize import normalize
+import numpy as np
+
+from qa import answerability, faq, faqhits, units
+from qa.evidence import Sentence, hit_sentences
 from qa.retrieval import Hit, Query, Retriever
-
-# The question asks what to do (not why, not whether): a sentence naming the problem only restates it.
-_ASKS_REMEDY = re.compile(
-    r"怎么办|咋办|咋整|怎么处理|怎么解决|如何解决|如何处理|该怎么|怎么弄"
-    r"|\bwhat (?:now|should i do|can i do|do i do)\b|\bhow (?:do|can|should) i (?:fix|solve|deal)", re.IGNORECASE)
+from qa.tokens import worth_marking
+from qa.units import Candidate
 
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Chosen by `tools/tune_answer.py` on the seed dev set (see README, Quality)."""
+    """Chosen on DRCD's DEV_ half and the seed dev set (issue 15's research, see README, Quality)."""
 
     sources_considered: int = 2  # sentences are drawn from this many top sources
-    max_sentences: int = 3
+    max_sentences: int = 4
+    max_units: int = 3  # list items or paragraphs quoted, each one line of the answer
     max_chars: int = 200
-    keep_margin: float = 0.06  # a further sentence must score within this of the best one (cosine units)
-    w_sentence: float = 1.0  # cosine of the question with the sentence
-    w_coverage: float = 0.0  # IDF-weighted share of question terms in the sentence
-    w_source: float = 2.0  # how far the sentence's source scores below the best source (fused units)
-    # asked what to do, a list item's head that only names the problem gives way to the item's next sentence
-    follow_heads: bool = True
+    # a further sentence must score within this of the best one (units of the answer-unit model's score)
+    keep_margin: float = 4.0
+    # an FAQ entry's answer is quoted whole up to this length, else cut at a sentence end (the [n] leads on)
+    faq_max_chars: int = 400
 
 
 @dataclass(frozen=True)
@@ -44,81 +41,82 @@ class Picked:
 @dataclass(frozen=True)
 class Answer:
     answered: bool
-    text: str
+    text: str  # the quoted units, one per line, each sentence followed by its [n]
     sentences: list[Picked] = field(default_factory=list)
     answerability: float = 0.0  # calibrated probability that the corpus answers the question
+    matched_question: str | None = None  # answered from an FAQ entry: its question nearest the one asked
+    cut: bool = False  # the FAQ answer was cut at a sentence end (its [n] leads to the whole entry)
 
 
-def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Sentence]:
-    """The sentences of the given hits, in source order."""
-    return [s for n, hit in enumerate(hits, start=1) for s in hit_sentences(query, hit, n)]
+def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit],
+                     kinds: list[str] | None = None) -> list[Sentence]:
+    """The sentences of the given hits, in source order (an FAQ entry's questions marked, given the kinds)."""
+    kinds = kinds or faqhits.kinds(retriever, hits)
+    return [s for n, (hit, kind) in enumerate(zip(hits, kinds, strict=False), start=1)
+            for s in hit_sentences(query, hit, n, _questions(hit, kind))]
+
+
+def _questions(hit: Hit, kind: str) -> int:
+    return len(faq.question_spans(hit.chunk.text)) if kind == faqhits.FAQ else 0
 
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
-    sentences = gather_sentences(retriever, query, hits[: params.sources_considered])
+    """An FAQ entry ranked first answers with its own answer; else the passages' best sentences; or abstain."""
+    kinds = faqhits.kinds(retriever, hits)
+    sentences = gather_sentences(retriever, query, hits[: params.sources_considered], kinds)
     model = answerability.load_model()
     p = model.probability(answerability.features(retriever, query, hits, sentences))
-    candidates = [s for s in sentences if not s.truncated]
-    if not hits or p < model.threshold or not candidates:
+    if hits and kinds[0] == faqhits.FAQ and p >= model.threshold:
+        return _faq_answer(query, hits[0], params, p)
+    cands = units.candidates(query, [s for s in sentences if not s.question])
+    groups = select(cands, units.scores(hits, cands), params) if hits else []
+    if p < model.threshold or not groups:
         return Answer(answered=False, text="", answerability=p)
-    scored = _score(query, hits, candidates, params)
-    if params.follow_heads and asks_remedy(query.text):
-        scored, candidates = _heads_give_way(scored, candidates)
-    chosen = _select(scored, params)
-    text = "".join(f"{c.text}[{c.source}]" for c in chosen)
-    return Answer(answered=True, text=text, sentences=chosen, answerability=p)
+    text = "\n".join("".join(f"{picked.text}[{picked.source}]" for picked in group) for group in groups)
+    return Answer(answered=True, text=text, sentences=[picked for group in groups for picked in group],
+                  answerability=p)
 
 
-def _score(query: Query, hits: list[Hit], sentences: list[Sentence], params: AnswerParams) -> list[Picked]:
-    terms = {t: w for t, w in query.terms.items() if worth_marking(t)}
-    total = sum(terms.values())
-    top = hits[0].evidence
-    picked = []
-    for s in sentences:
-        coverage = sum(w for t, w in terms.items() if t in s.matchable) / total if total else 0.0
-        score = (params.w_sentence * s.cosine + params.w_coverage * coverage
-                 + params.w_source * (hits[s.source - 1].evidence - top))
-        picked.append(Picked(s.source, s.doc_id, s.start, s.end, s.text, score))
-    return picked
+def _faq_answer(query: Query, hit: Hit, params: AnswerParams, p: float) -> Answer:
+    """The entry's answer verbatim (cut at a sentence end past faq_max_chars), cited to the entry."""
+    quoted = faqhits.quote_answer(hit, params.faq_max_chars)
+    matched = faqhits.match(query, hit)
+    picked = Picked(1, hit.chunk.doc_id, quoted.start, quoted.end, quoted.text, matched.cosine)
+    return Answer(answered=True, text=f"{quoted.text}[1]", sentences=[picked], answerability=p,
+                  matched_question=matched.question, cut=quoted.cut)
 
 
-def asks_remedy(question: str) -> bool:
-    return bool(_ASKS_REMEDY.search(normalize(question)))
-
-
-def _heads_give_way(scored: list[Picked], sentences: list[Sentence]) -> tuple[list[Picked], list[Sentence]]:
-    """Drop problem-naming item heads; the item's next sentence (what to do) takes the head's score if higher."""
-    keep: list[int] = []
-    boosted = list(scored)
-    for i, sentence in enumerate(sentences):
-        nxt = i + 1
-        if (names_problem(sentence) and nxt < len(sentences) and sentences[nxt].item == sentence.item
-                and sentences[nxt].source == sentence.source):
-            if scored[i].score > boosted[nxt].score:
-                boosted[nxt] = replace(boosted[nxt], score=scored[i].score)
-            continue
-        keep.append(i)
-    return [boosted[i] for i in keep], [sentences[i] for i in keep]
-
-
-def _select(scored: list[Picked], params: AnswerParams) -> list[Picked]:
-    """Best first, then those scoring within keep_margin of the best, within the length budget."""
-    best = max(p.score for p in scored)
-    chosen: list[Picked] = []
+def select(cands: list[Candidate], scores: np.ndarray, params: AnswerParams) -> list[list[Picked]]:
+    """The best-scoring sentences (within keep_margin of the best, max_sentences, max_chars, max_units), grouped
+    by unit: units in the order of their best sentence, each unit's sentences in text order, except that the
+    answer opens with its best sentence."""
+    order = [int(i) for i in np.argsort(-scores, kind="stable")
+             if np.isfinite(scores[i]) and not cands[i].sentence.truncated]
+    if not order:
+        return []
+    chosen: list[int] = []
+    seen: list[tuple[int, int]] = []
     used = 0
-    for cand in sorted(scored, key=lambda p: -p.score):
-        if len(chosen) == params.max_sentences or cand.score < best - params.keep_margin:
+    for i in order:
+        text = cands[i].sentence.text
+        if len(chosen) == params.max_sentences or scores[i] < scores[order[0]] - params.keep_margin:
             break
-        if (used + len(cand.text) > params.max_chars and chosen) or any(_same(cand, c) for c in chosen):
+        if (used + len(text) > params.max_chars and chosen) or (
+                cands[i].unit not in seen and len(seen) == params.max_units):
             continue
-        chosen.append(cand)
-        used += len(cand.text)
-    return chosen
+        seen += [cands[i].unit] if cands[i].unit not in seen else []
+        chosen.append(i)
+        used += len(text)
+    groups = [sorted((i for i in chosen if cands[i].unit == unit), key=lambda i: cands[i].sentence.start)
+              for unit in seen]
+    lead = groups[0].index(order[0])
+    groups[0] = groups[0][lead:] + groups[0][:lead]
+    return [[_picked(cands[i], float(scores[i])) for i in group] for group in groups]
 
 
-def _same(a: Picked, b: Picked) -> bool:
-    # the same sentence reached through two overlapping sources
-    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+def _picked(cand: Candidate, score: float) -> Picked:
+    s = cand.sentence
+    return Picked(s.source, s.doc_id, s.start, s.end, s.text, score)
 
 
 def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
@@ -131,11 +129,6 @@ def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
-
-
-def worth_marking(term: str) -> bool:
-    # a lone CJK character (钱, 付) would light up half the passage
-    return len(term) >= 2 or term.isdigit()
 
 
 def _occurrences(text: str, term: str) -> list[tuple[int, int]]:

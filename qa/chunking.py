@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from qa import faq
 from qa.config import CHUNK_CHARS, CHUNK_OVERLAP
 from qa.corpus import Document
 
@@ -86,7 +87,10 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
 
 
 def chunk_document(doc: Document, settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
-    """Chunks of doc in text order, never crossing a heading, each at most settings.max_chars long."""
+    """Chunks of doc in text order, never crossing a heading, each at most settings.max_chars long; an FAQ entry
+    is one chunk, whatever its length (its questions and answer are one unit)."""
+    if doc.kind == "faq":
+        return [Chunk(f"{doc.doc_id}:0", doc.doc_id, 0, len(doc.text), doc.text, ())]
     chunks: list[Chunk] = []
     for section in _sections(doc):
         sentences = [piece for s, e in split_sentences(doc.text, section.start, section.end)
@@ -97,6 +101,15 @@ def chunk_document(doc: Document, settings: ChunkSettings = ChunkSettings()) -> 
             chunks.append(Chunk(f"{doc.doc_id}:{len(chunks)}", doc.doc_id, start, end,
                                 doc.text[start:end], section.headings))
     return chunks
+
+
+def chunk_sentences(doc: Document, chunk: Chunk) -> tuple[list[tuple[int, int]], int]:
+    """Sentence spans of a chunk, and how many of them (the first ones) are an FAQ entry's questions: each
+    question line is one sentence, embedded as a question (see qa.index.build)."""
+    if doc.kind == "faq":
+        questions = faq.question_spans(doc.text)
+        return questions + split_sentences(doc.text, faq.answer_start(doc.text)), len(questions)
+    return split_sentences(doc.text, chunk.start, chunk.end), 0
 
 
 def chunk_corpus(docs: Sequence[Document], settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:

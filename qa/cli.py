@@ -244,13 +244,18 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     service = QAService.load(settings)
     result = service.ask(args.question, args.top_k)
     if result.answered:
+        if result.matched_question:
+            print(f"匹配的问题：{result.matched_question}")
         print(result.answer)
     else:
         print("语料中没有找到能回答这个问题的内容。最接近的段落：")
+    if result.related_questions:
+        print("相关问题：" + " | ".join(result.related_questions))
     print()
     for src in result.sources:
         date = f" ({src.date})" if src.date else ""
-        print(f"[{src.n}] {src.title}{date}  {src.chunk_id} @{src.start}-{src.end}")
+        kind = "  [常见问题]" if src.kind == "faq" else ""
+        print(f"[{src.n}] {src.title}{date}  {src.chunk_id} @{src.start}-{src.end}{kind}")
         print(f"    {_one_line(src.text)}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Corpus loading: Markdown, plain-text, HTML and JSONL files under a directory become Document records."""
+"""Corpus loading: Markdown, plain-text, HTML, JSONL and FAQ files under a directory become Document records."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from qa import faq
 from qa.errors import CorpusError
 
-SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
-FRONT_MATTER_KEYS = ("title", "date", "source", "url")
+SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", *faq.TABLE_EXTENSIONS)
+FRONT_MATTER_KEYS = ("title", "date", "source", "url", "type")
 JSONL_KEYS = ("id", "text", "title", "url", "date")
+FAQ_JSONL_KEYS = ("id", "question", "answer", "alternates", "url", "category")
+KINDS = ("passage", "faq")
+Notice = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class Document:
     url: str | None = None
     date: str | None = None
     source: str | None = None
+    # "faq": an FAQ entry, its text laid out by qa.faq.layout (questions, a blank line, the answer)
+    kind: str = "passage"
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,13 @@ class DocumentInfo:
     url: str | None = None
     date: str | None = None
     source: str | None = None
+    kind: str = "passage"
 
 
-def iter_corpus(root: Path) -> Iterator[Document]:
+def iter_corpus(root: Path, notice: Notice | None = None) -> Iterator[Document]:
     """Every document of every supported file under root (recursively, hidden entries skipped), one file in
-    memory at a time, files in path order; a duplicate doc_id fails naming both places."""
+    memory at a time, files in path order; a duplicate doc_id fails naming both places. notice hears what is
+    worth saying but not wrong (e.g. that every sheet of a workbook is read)."""
     root = Path(root)
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
@@ -50,11 +58,14 @@ def iter_corpus(root: Path) -> Iterator[Document]:
         raise CorpusError(f"no corpus files found under {root}; add files with one of the extensions "
                           f"{', '.join(SUPPORTED_EXTENSIONS)}")
     origins: dict[str, str] = {}
+    say = notice or (lambda _: None)
     for path in files:
-        for doc, origin in _LOADERS[path.suffix.lower()](root, path):
+        suffix = path.suffix.lower()
+        loaded = _table(root, path, say) if suffix in faq.TABLE_EXTENSIONS else _LOADERS[suffix](root, path)
+        for doc, origin in loaded:
             if doc.doc_id in origins:
                 raise CorpusError(f"duplicate doc_id {doc.doc_id!r} in {origins[doc.doc_id]} and {origin}; "
-                                  "rename one of the files or change one JSONL id")
+                                  "rename one of the files or change one of the ids")
             origins[doc.doc_id] = origin
             yield doc
 
@@ -106,11 +117,22 @@ def _require_text(path: Path, text: str, where: str = "") -> str:
 
 
 def _load_markdown(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
-    meta, body = _split_front_matter(path, _read_text(path))
+    raw = _read_text(path)
+    meta, body = _split_front_matter(path, raw)
+    kind = meta.pop("type", None)
+    if kind not in (None, "faq"):
+        raise CorpusError(f"{path}: front matter `type: {kind}` is unknown; the only type is `faq` (an FAQ file "
+                          "whose `##` headings are questions); delete the line for an article")
+    if kind == "faq":
+        first_line = raw.count("\n") - body.count("\n") + 1
+        for item in faq.markdown_entries(path, body, first_line):
+            yield _faq_document(root, path, item), item.where
+        return
     body = _require_text(path, body, " (after front matter)" if meta else "")
     heading = next((line[2:].strip() for line in body.split("\n") if line.startswith("# ")), "")
     title = meta.pop("title", None) or heading or path.stem
-    yield Document(_doc_id(root, path), title, body, **meta), str(path)
+    yield Document(_doc_id(root, path), title, body, url=meta.get("url"), date=meta.get("date"),
+                   source=meta.get("source")), str(path)
 
 
 def _split_front_matter(path: Path, raw: str) -> tuple[dict[str, str | None], str]:
@@ -122,7 +144,7 @@ def _split_front_matter(path: Path, raw: str) -> tuple[dict[str, str | None], st
     except StopIteration:
         raise CorpusError(f"{path}: front matter opened with '---' on line 1 is never closed; "
                           "add a closing '---' line after the key: value lines") from None
-    meta: dict[str, str | None] = {}
+    meta: dict[str, str | None] = {}  # "type" rides here until the Markdown loader takes it out
     for number, line in enumerate(lines[1:end], start=2):
         if not line.strip():
             continue
@@ -169,7 +191,7 @@ def _load_jsonl(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     found = True
-                    yield _jsonl_document(path, number, line), f"{path} line {number}"
+                    yield _jsonl_document(root, path, number, line), f"{path} line {number}"
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path} line {number + 1}: not valid UTF-8 (byte {exc.start} of a block); "
                               "re-save the file as UTF-8") from None
@@ -177,7 +199,7 @@ def _load_jsonl(root: Path, path: Path) -> Iterator[tuple[Document, str]]:
         raise CorpusError(f"{path}: empty document; add one JSON object per line or delete the file")
 
 
-def _jsonl_document(path: Path, number: int, line: str) -> Document:
+def _jsonl_document(root: Path, path: Path, number: int, line: str) -> Document:
     where = f"{path} line {number}"
     try:
         record: Any = json.loads(line)
@@ -187,6 +209,8 @@ def _jsonl_document(path: Path, number: int, line: str) -> Document:
     if not isinstance(record, dict):
         raise CorpusError(f"{where}: expected a JSON object like {{\"id\": ..., \"text\": ...}}, "
                           f"got {type(record).__name__}")
+    if "question" in record or "answer" in record:
+        return _jsonl_faq(root, path, where, number, record)
     unknown = sorted(set(record) - set(JSONL_KEYS))
     if unknown:
         raise CorpusError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(JSONL_KEYS)}")
@@ -200,6 +224,31 @@ def _jsonl_document(path: Path, number: int, line: str) -> Document:
     text = record["text"].replace("\r\n", "\n").strip()
     return Document(record["id"].strip(), record.get("title") or record["id"].strip(), text,
                     url=record.get("url") or None, date=record.get("date") or None)
+
+
+def _jsonl_faq(root: Path, path: Path, where: str, number: int, record: dict[str, Any]) -> Document:
+    unknown = sorted(set(record) - set(FAQ_JSONL_KEYS))
+    if unknown:
+        raise CorpusError(f"{where}: unknown field(s) {', '.join(unknown)} in an FAQ line; allowed: "
+                          f"{', '.join(FAQ_JSONL_KEYS)}")
+    for key in ("question", "answer"):
+        if not isinstance(record.get(key), str):
+            raise CorpusError(f"{where}: an FAQ line needs \"{key}\" as a string; add it to this line")
+    if record.get("alternates") is not None and not isinstance(record["alternates"], (str, list)):
+        raise CorpusError(f"{where}: field 'alternates' must be a list of strings or one string with | between")
+    return _faq_document(root, path, faq.entry(where, str(number), record))
+
+
+def _table(root: Path, path: Path, say: Notice) -> Iterator[tuple[Document, str]]:
+    for item in faq.table_entries(path, say):
+        yield _faq_document(root, path, item), item.where
+
+
+def _faq_document(root: Path, path: Path, item: faq.Entry) -> Document:
+    """An FAQ entry as a document: id its own or the file's plus its row; title its category or question."""
+    doc_id = item.entry_id or f"{_doc_id(root, path)}/{item.local_id}"
+    return Document(doc_id, item.category or item.questions[0], faq.layout(item.questions, item.answer),
+                    url=item.url, kind="faq")
 
 
 _LOADERS: dict[str, Callable[[Path, Path], Iterator[tuple[Document, str]]]] = {

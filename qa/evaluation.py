@@ -14,9 +14,9 @@ from qa.errors import QAError
 from qa.normalize import normalize
 from qa.results import AskResult, Source
 
-METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "citation_precision", "sentence_precision",
-           "first_sentence_hit", "abstained_unanswerable", "false_abstention", "abstention_auc",
-           "latency_p50_ms", "latency_p95_ms")
+METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "answer_hit", "answer_hit_at_1", "citation_precision",
+           "sentence_precision", "first_sentence_hit", "answer_sentence_hit", "answer_chars_p50",
+           "abstained_unanswerable", "false_abstention", "abstention_auc", "latency_p50_ms", "latency_p95_ms")
 _CITATION = re.compile(r"\[(\d+)\]")
 _CITATION_RUN = re.compile(r"(?:\[\d+\])+")
 # Whitespace and punctuation (ASCII and CJK) are ignored when matching gold text.
@@ -59,6 +59,7 @@ class Judgement:
     took_ms: float
     gold_sentences: tuple[bool, ...] = ()  # per answer sentence, in answer order: is it gold?
     answerability: float | None = None  # the service's score: higher means more likely answerable
+    answer_chars: int = 0  # length of the answer without its [n] markers
 
 
 def match_form(text: str) -> str:
@@ -121,12 +122,14 @@ def judge(question: Question, result: AskResult) -> Judgement:
     sentences = answer_sentences(result.answer) if result.answered else []
     return Judgement(question, first, result.answered, result.answered and answer_hit,
                      len(cited), correct, result.took_ms,
-                     tuple(question.is_gold_sentence(s) for s in sentences), result.answerability)
+                     tuple(question.is_gold_sentence(s) for s in sentences), result.answerability,
+                     len(_CITATION.sub("", result.answer)))
 
 
 def answer_sentences(answer: str) -> list[str]:
-    """The quoted sentences of an extractive answer: the text before each run of [n] markers."""
-    return [part for part in _CITATION_RUN.split(answer) if part.strip()]
+    """The quoted sentences of an extractive answer: the text before each run of [n] markers (without the line
+    break that starts a new unit)."""
+    return [part.lstrip("\n") for part in _CITATION_RUN.split(answer) if part.strip()]
 
 
 def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
@@ -141,18 +144,24 @@ def summarize(judgements: Sequence[Judgement]) -> dict[str, float | int | None]:
     n = len(answerable)
     # sentence metrics need sentence gold: marked answer sentences, or benchmark answer strings
     sentence_judged = [j for j in answerable if j.question.answer_sentences or j.question.answers]
+    ranked_first = [j for j in answerable if j.first_hit == 1]
+    lengths = [j.answer_chars for j in answerable if j.answered]
     return {
         "questions": len(judgements), "answerable": n, "unanswerable": len(unanswerable),
         **{f"recall@{k}": share((j.first_hit is not None and j.first_hit <= k for j in answerable), n)
            for k in (1, 3, 5)},
         "mrr": round(sum(1 / j.first_hit for j in answerable if j.first_hit) / n, 4) if n else None,
         "answer_hit": share((j.answer_hit for j in answerable), n),
+        # of the questions whose first source is right: does the answer hold the answer (an FAQ entry's own)?
+        "answer_hit_at_1": share((j.answer_hit for j in ranked_first), len(ranked_first)),
         "citation_precision": round(sum(j.correct_citations for j in answerable) / cited, 4) if cited else None,
         "abstained_unanswerable": share((not j.answered for j in unanswerable), len(unanswerable)),
         "sentence_precision": _mean(sum(j.gold_sentences) / len(j.gold_sentences)
                                     for j in sentence_judged if j.gold_sentences),
         "first_sentence_hit": share((bool(j.gold_sentences) and j.gold_sentences[0] for j in sentence_judged),
                                     len(sentence_judged)),
+        "answer_sentence_hit": share((any(j.gold_sentences) for j in sentence_judged), len(sentence_judged)),
+        "answer_chars_p50": statistics.median(lengths) if lengths else None,
         "false_abstention": share((not j.answered for j in answerable), n),
         "abstention_auc": roc_auc([j.answerability for j in answerable], [j.answerability for j in unanswerable]),
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,

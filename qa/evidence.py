@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -12,9 +12,6 @@ from qa.retrieval import Hit, Query
 
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")
-# "密码错误问题:" opening a list item: a label naming a problem (a failure, an error, something missing)
-_PROBLEM_LABEL = re.compile(
-    r"[^,，。:：]{0,10}(?:问题|异常|失败|错误|故障|消失|不足|无法|不了|不能)[^,，。:：]{0,4}[:：]")
 
 
 @dataclass(frozen=True)
@@ -28,18 +25,26 @@ class Sentence:
     cosine: float  # with the question
     item: int  # index of its list item (or paragraph) within the hit: sentences of one item share it
     opens_item: bool  # the first sentence of a numbered list item
+    question: bool = False  # one of an FAQ entry's questions: what it answers, never an answer itself
 
     @property
     def truncated(self) -> bool:
         """A teaser fragment cut off mid-sentence ("…以太坊还..."): never an answer by itself."""
         return self.text.rstrip().endswith(("…", "..."))
 
+    @property
+    def asks(self) -> bool:
+        """The sentence is itself a question (a question heading such as "什么是OSDT数字钱包?")."""
+        return self.text.rstrip().endswith(("?", "？"))
 
-def hit_sentences(query: Query, hit: Hit, source: int) -> list[Sentence]:
-    """The sentences of one retrieved chunk with their cosines; the only reader of the index's sentence store."""
+
+def hit_sentences(query: Query, hit: Hit, source: int, questions: int = 0) -> list[Sentence]:
+    """The sentences of one retrieved chunk with their cosines, the first `questions` being an FAQ entry's
+    questions; the only reader of the index's sentence store."""
     chunk = hit.chunk
     spans, cosines = query.view.sentence_scores(hit.row)
-    return _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
+    out = _sentences(chunk.doc_id, chunk.text, chunk.start, [(int(s), int(e)) for s, e in spans], cosines, source)
+    return [replace(s, question=True) for s in out[:questions]] + out[questions:]
 
 
 def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]], cosines: np.ndarray,
@@ -61,8 +66,3 @@ def _sentences(doc_id: str, text: str, offset: int, spans: list[tuple[int, int]]
                             matchable[local_start:local_end],
                             float(cosine), item, opens))
     return out
-
-
-def names_problem(sentence: Sentence) -> bool:
-    """An item head like "密码错误问题:用户…会面临…的问题": it opens a list item labelled with a problem."""
-    return sentence.opens_item and bool(_PROBLEM_LABEL.match(sentence.text))

@@ -19,18 +19,20 @@ SPAN_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "min
 @dataclass(frozen=True)
 class Signals:
     """Each ranking signal for this passage: cosine with the passage (dense) and with its best sentence,
-    IDF-weighted share of the question's terms (coverage), BM25, and the fused hybrid score."""
+    IDF-weighted share of the question's terms (coverage), BM25, the fused hybrid score, and for an FAQ entry the
+    cosine of the question with the entry's nearest question (0 for a passage)."""
 
     dense: float
     sentence: float
     coverage: float
     bm25: float
     hybrid: float
+    question: float
 
 
 @dataclass(frozen=True)
 class Source:
-    """One retrieved passage, numbered for the answer's [n] markers."""
+    """One retrieved passage or FAQ entry, numbered for the answer's [n] markers."""
 
     n: int = described("1-based number used by [n] markers.", minimum=1)
     doc_id: str = described("Corpus path without extension (or the JSONL id); may contain '/'.")
@@ -45,6 +47,11 @@ class Source:
     signals: Signals = described("Every ranking signal of this passage.")
     highlights: list[tuple[int, int]] = described("[start, end) ranges of `text` holding the question's terms.",
                                                   items=SPAN_SCHEMA)
+    kind: Literal["passage", "faq"] = described(
+        "`faq`: an FAQ entry, whose `text` is its question and alternates one per line, a blank line, then its "
+        "answer; `passage`: a passage of a document.")
+    matched_question: str | None = described("For an FAQ entry, its question (or alternate) nearest the one "
+                                             "asked; null for a passage.")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,12 @@ class AskResult:
         "features); the service abstains below its threshold, fitted on the dev questions.", minimum=0, maximum=1)
     quotes: list[Quote] = described("Where each answer sentence lies, in answer order: the i-th [n] marker's "
                                     "sentence. Empty when answered is false.")
+    matched_question: str | None = described(
+        "When the answer is an FAQ entry's own answer (quoted whole, or up to a sentence end when long: its quote "
+        "then ends before the source's text does): the entry's question it answers, nearest the one asked. Null "
+        "otherwise.")
+    related_questions: list[str] = described("Questions of the other FAQ entries among the sources, best first, "
+                                             "to ask next.")
     sources: list[Source] = described("The passages, best first.")
     took_ms: float = described("Time the service spent on the question.")
     build_id: str = described("The index build that answered.")

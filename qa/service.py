@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qa import backends
+from qa import backends, faqhits
 from qa.answer import Answer, AnswerParams, build_answer, highlights
 from qa.config import Settings
 from qa.corpus import Document
@@ -80,8 +80,9 @@ class QAService:
             answer = build_answer(retriever, query, hits, self.answer_params)
             sources = self.sources(retriever, query, hits)
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
-                         answerability=round(answer.answerability, 4), quotes=quotes(answer, hits), sources=sources,
-                         took_ms=_ms(started), build_id=loaded.build_id)
+                         answerability=round(answer.answerability, 4), quotes=quotes(answer, hits),
+                         matched_question=answer.matched_question, related_questions=related(answer, sources),
+                         sources=sources, took_ms=_ms(started), build_id=loaded.build_id)
 
     def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
         started = time.perf_counter()
@@ -102,11 +103,15 @@ class QAService:
         out = []
         for n, hit in enumerate(hits, start=1):
             doc = info[hit.chunk.doc_id]
+            matched = faqhits.match(query, hit) if doc.kind == faqhits.FAQ else None
+            signals = {name: round(v, 4) for name, v in hit.signals.items()}
+            signals["question"] = round(matched.cosine, 4) if matched else 0.0
             out.append(Source(
                 n=n, doc_id=doc.doc_id, title=doc.title, url=doc.url, date=doc.date,
                 chunk_id=hit.chunk.chunk_id, text=hit.chunk.text, start=hit.chunk.start, end=hit.chunk.end,
-                score=round(hit.score, 4), signals=Signals(**{name: round(v, 4) for name, v in hit.signals.items()}),
-                highlights=highlights(normalize(hit.chunk.text), query),
+                score=round(hit.score, 4), signals=Signals(**signals),
+                highlights=highlights(normalize(hit.chunk.text), query), kind="faq" if matched else "passage",
+                matched_question=matched.question if matched else None,
             ))
         return out
 
@@ -133,6 +138,13 @@ class QAService:
                           load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
                           index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
                           workers=None)
+
+
+def related(answer: Answer, sources: list[Source]) -> list[str]:
+    """The FAQ sources' matched questions, best first, but the one answering and repeats."""
+    asked = {answer.matched_question} if answer.matched_question else set()
+    out = [s.matched_question for s in sources if s.matched_question and s.matched_question not in asked]
+    return list(dict.fromkeys(out))
 
 
 def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:

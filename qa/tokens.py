@@ -54,3 +54,8 @@ def term_spans(text: str) -> list[tuple[str, int, int]]:
     # normalize preserves length, so offsets found in the normalised text index the original text.
     spans = _segmenter().tokenize(normalize(text), mode="search")
     return [(token, start, end) for token, start, end in spans if _keep(token)]
+
+
+def worth_marking(term: str) -> bool:
+    """A term that says something on its own: a lone CJK character (钱, 付) would light up half a passage."""
+    return len(term) >= 2 or term.isdigit()

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from qa import answerability
-from qa.answer import asks_remedy
+from qa.answer import AnswerParams, select
 from qa.answerability import FEATURES, Model, asks_number, load_model
 from qa.chunking import split_sentences
-from qa.evidence import _sentences, names_problem
+from qa.evidence import _sentences
 from qa.service import QAService
+from qa.units import Candidate
 
 ITEM_TEXT = "1. 密码错误问题:用户常常输错密码。对此,用户可找回密码。\n\n2. 检查网络:确保网络稳定。以太坊还..."
 
@@ -29,11 +30,6 @@ def test_figures_in_sentences(text: str, figure: bool) -> None:
     assert bool(answerability._FIGURE.search(text)) is figure
 
 
-def test_remedy_questions() -> None:
-    assert asks_remedy("密碼忘了登不進錢包怎麼辦") and asks_remedy("My history disappeared, what now?")
-    assert not asks_remedy("为什么历史账单显示不出来") and not asks_remedy("钱包密码能告诉家里人吗")
-
-
 def test_sentences_know_items_heads_and_fragments() -> None:
     spans = split_sentences(ITEM_TEXT)
     assert len(spans) == 4
@@ -42,9 +38,21 @@ def test_sentences_know_items_heads_and_fragments() -> None:
         "密码错误问题:用户常常输错密码。", "对此,用户可找回密码。", "检查网络:确保网络稳定。", "以太坊还..."]
     assert [s.item for s in sentences] == [0, 0, 1, 1]
     assert [s.opens_item for s in sentences] == [True, False, True, False]
-    assert [names_problem(s) for s in sentences] == [True, False, False, False]
+    assert [s.asks for s in sentences] == [False, False, False, False]
     assert [s.truncated for s in sentences] == [False, False, False, True]
     assert sentences[0].start == 3 and ITEM_TEXT[sentences[0].start:sentences[0].end] == sentences[0].text
+
+
+def test_answer_units_group_the_chosen_sentences_unit_by_unit() -> None:
+    sentences = _sentences("d", ITEM_TEXT, 0, split_sentences(ITEM_TEXT), np.array([0.9, 0.8, 0.7, 0.6]), source=1)
+    cands = [Candidate(s, (1, s.item), 0, 0.0) for s in sentences]
+    # the item's second sentence scores best: it leads, its head follows it, then the other item
+    groups = select(cands, np.array([2.0, 3.0, 2.5, 9.0]), AnswerParams())
+    assert [[p.text for p in g] for g in groups] == [["对此,用户可找回密码。", "密码错误问题:用户常常输错密码。"],
+                                                     ["检查网络:确保网络稳定。"]]  # the teaser never answers
+    only = select(cands, np.array([2.0, 3.0, -5.0, 0.0]), AnswerParams())  # beyond keep_margin: left out
+    assert [[p.text for p in g] for g in only] == [["对此,用户可找回密码。", "密码错误问题:用户常常输错密码。"]]
+    assert select(cands, np.array([2.0, 3.0, 2.5, 9.0]), AnswerParams(max_units=1))[1:] == []
 
 
 def test_model_is_a_standardised_logistic_regression() -> None:
@@ -80,8 +88,10 @@ def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAS
 def test_answer_sentences_answer_rather_than_restate(service: QAService) -> None:
     result = service.ask("登录密码老是输错进不去，应该怎么办")
     assert result.answered
-    first = result.answer.split("[")[0]
-    assert "找回密码" in first  # the item's head only names the problem; what to do comes first
+    assert "找回密码" in result.answer.split("\n")[0]  # the item's head comes with what to do, in its own unit
+    # no word of the question asks for a remedy (怎么办 …): the item's remedy follows its head all the same
+    first_unit = service.ask("钱包里的付款按钮点了没反应").answer.split("\n")[0]
+    assert "支付按钮无法使用" in first_unit and "重启应用" in first_unit
     for question in ("加密数字钱包有什么用", "区块链钱包能存以太坊吗", "OSDT数字钱包怎么样"):
         answer = service.ask(question).answer
         assert "..." not in answer and "…" not in answer  # a cut-off teaser is never an answer sentence

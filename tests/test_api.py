@@ -25,7 +25,7 @@ SPEC = spec_for(Settings(), [])
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SOURCE_KEYS = {"n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score", "signals",
-               "highlights"}
+               "highlights", "kind", "matched_question"}
 ERROR_LOGGER = "qa.serve.app"
 UNHANDLED = "unhandled error on "  # how the last-resort handler's log message begins
 
@@ -59,14 +59,15 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
         assert doc.text[s["start"]:s["end"]] == s["text"]
         assert s["chunk_id"].startswith(f"{s['doc_id']}:")
         assert isinstance(s["score"], float | int)
-        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25", "hybrid"}
+        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25", "hybrid", "question"}
+        assert (s["kind"] == "faq") == (s["matched_question"] is not None) == (doc.kind == "faq")
         for start, end in s["highlights"]:
             assert 0 <= start < end <= len(s["text"])
 
 
 def assert_ask_contract(body: dict[str, Any], question: str, service: QAService) -> None:
-    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "sources", "took_ms",
-                          "build_id", "request_id"]
+    assert list(body) == ["question", "answer", "answered", "answerability", "quotes", "matched_question",
+                          "related_questions", "sources", "took_ms", "build_id", "request_id"]
     assert 0.0 <= body["answerability"] <= 1.0
     assert body["question"] == question.strip()
     assert isinstance(body["answer"], str) and isinstance(body["answered"], bool)
@@ -79,7 +80,8 @@ def assert_ask_contract(body: dict[str, Any], question: str, service: QAService)
     # the i-th [n] marker's sentence is quotes[i], found verbatim in source n
     markers = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
     assert [q["n"] for q in body["quotes"]] == markers
-    sentences = [part for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part]
+    # quoted units are written one per line: the line break belongs to no sentence
+    sentences = [part.lstrip("\n") for part in re.split(r"(?:\[\d+\])+", body["answer"]) if part.strip()]
     for quote, sentence in zip(body["quotes"], sentences, strict=True):
         assert body["sources"][quote["n"] - 1]["text"][quote["start"]:quote["end"]] == sentence
 
@@ -163,7 +165,7 @@ def test_document(client: FlaskClient, service: QAService) -> None:
     body = client.get(f"/api/documents/{doc_id}").get_json()
     doc = service.document(doc_id)
     assert body == {"doc_id": doc_id, "title": doc.title, "text": doc.text, "url": doc.url, "date": doc.date,
-                    "source": doc.source}
+                    "source": doc.source, "kind": "passage"}
 
 
 # --- every bad input ---------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from qa.config import Settings
+from qa.encoders import Embedder
 from qa.events.records import FeedbackEvent, parse
+from qa.index.build import build_index
 from qa.serve.app import create_app
 from qa.service import QAService
 
@@ -216,3 +219,37 @@ def test_feedback_without_javascript(browser: Browser, base_url: str, service: Q
         page.wait_for_url(re.compile(r"/feedback$"))
         expect(page.locator("h1")).to_have_text("谢谢你的反馈")
     assert [e.helpful for e in _feedback_for(service, request_id)] == [False]
+
+
+@pytest.fixture(scope="module")
+def faq_url(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+    """A server over an FAQ spreadsheet-like CSV beside nothing else."""
+    root = tmp_path_factory.mktemp("faq-page")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "faq.csv").write_text(
+        "问题,答案,相似问题\n"
+        "忘记支付密码怎么办,\"在钱包的设置页选择“重置支付密码”。\n验证身份后设置新密码。\",支付密码忘了\n"
+        "钱包可以绑定几张银行卡,一个钱包最多可以绑定五张银行卡。,\n"
+        "银行卡被冻结了怎么解冻,请携带身份证到开户网点办理解冻。,\n", encoding="utf-8")
+    settings = Settings.load(environ={}, corpus_dir=root / "corpus", index_dir=root / "index")
+    build_index(settings, embedder=embedder)
+    yield from serve(create_app({"QA_SERVICE": QAService.load(settings)}))
+
+
+def test_an_faq_answer_shows_its_matched_question_and_related_questions(browser: Browser, faq_url: str) -> None:
+    with open_page(browser, faq_url) as page:
+        page.goto(faq_url + "/")
+        ask(page, "支付密码想不起来了怎么办")
+        answer = page.locator(".answer.faq-answer")
+        expect(answer.locator("h2")).to_have_text("常见问题解答")
+        expect(answer.locator(".matched-question")).to_have_text(re.compile("匹配的问题：(忘记支付密码怎么办|支付密码忘了)"))
+        # the answer verbatim, its own line break kept on screen
+        expect(answer.locator(".answer-text")).to_have_text("在钱包的设置页选择“重置支付密码”。\n验证身份后设置新密码。[1]")
+        expect(page.locator(".source").first.locator(".source-kind")).to_have_text("常见问题")
+        related = page.locator("a.related-question")
+        assert related.count() >= 1
+        first = related.first.inner_text()
+        related.first.click()
+        page.wait_for_url(re.compile(r"[?&]q="))
+        assert parse_qs(urlsplit(page.url).query)["q"] == [first]
+        expect(page.locator(".matched-question")).to_have_text(f"匹配的问题：{first}")

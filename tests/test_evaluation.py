@@ -14,12 +14,13 @@ from qa.results import AskResult, Signals, Source
 def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
             answerability: float = 0.5) -> AskResult:
     return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
-                     sources=sources, took_ms=took, build_id="b1")
+                     matched_question=None, related_questions=[], sources=sources, took_ms=took, build_id="b1")
 
 
 def _src(doc_id: str, text: str) -> Source:
     return Source(n=1, doc_id=doc_id, title=doc_id, url=None, date=None, chunk_id=f"{doc_id}:0", text=text, start=0,
-                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0), highlights=[])
+                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0), highlights=[],
+                  kind="passage", matched_question=None)
 
 
 def test_corpus_text_gold_ignores_whitespace_and_punctuation() -> None:
@@ -81,6 +82,19 @@ def test_sentence_precision_and_first_sentence_hit_by_hand() -> None:
     m = summarize(judgements)
     assert m["sentence_precision"] == round((1 / 2 + 1 / 3) / 2, 4)
     assert m["first_sentence_hit"] == round(1 / 3, 4)
+    assert m["answer_sentence_hit"] == round(2 / 3, 4)  # some sentence is gold in the first two answers
+    lengths = len("确认是否有重复扣款现象。保持冷静。") + len("保持冷静。确认是否有 重复扣款现象。网络。")
+    assert m["answer_chars_p50"] == lengths / 2
+
+
+def test_answer_hit_at_1_counts_only_questions_ranked_right() -> None:
+    q = Question("q", "?", doc_id="faq-1", answers=("faq-1",))
+    right, wrong = _src("faq-1", "x"), _src("faq-2", "y")
+    judgements = [judge(q, _result("这是 faq-1 的答复。[1]", [right])),  # ranked first, answer is the entry's
+                  judge(q, _result("问题原文。[1]", [right])),  # ranked first, answer quotes something else
+                  judge(q, _result("这是 faq-1 的答复。[2]", [wrong, right]))]  # ranked second: not counted
+    m = summarize(judgements)
+    assert (m["answer_hit_at_1"], m["answer_hit"]) == (0.5, round(2 / 3, 4))
 
 
 def test_benchmark_questions_judge_sentences_by_answer_strings() -> None:

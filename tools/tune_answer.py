@@ -1,4 +1,4 @@
-"""Tune the answer's sentence selection (AnswerParams) on several evaluation sets at once.
+"""Tune the answer's unit composition (AnswerParams) on several evaluation sets at once.
 
 Retrieval runs once per question with the default ranking; each parameter combination then only rebuilds the
 answers, and is scored with the same judge as `qa eval` (answer hit, citation precision, answer-sentence precision,
@@ -42,7 +42,7 @@ def prepare(service: QAService, questions: list[Question], limit: int | None) ->
     return out
 
 
-METRICS = ("answer_hit", "citation_precision", "sentence_precision", "first_sentence_hit")
+METRICS = ("answer_hit", "answer_sentence_hit", "first_sentence_hit", "answer_chars_p50")
 
 
 def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> dict[str, float]:
@@ -50,7 +50,8 @@ def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> di
     for case in cases:
         answer = build_answer(service.retriever, case.query, case.hits, params)
         result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
-                           answerability=answer.answerability, quotes=[], sources=case.sources, took_ms=0.0,
+                           answerability=answer.answerability, quotes=[], matched_question=answer.matched_question,
+                           related_questions=[], sources=case.sources, took_ms=0.0,
                            build_id=service.live.current.build_id)
         judgements.append(judge(case.question, result))
     summary = summarize(judgements)
@@ -76,21 +77,19 @@ def main() -> None:
         print(f"{name}: {len(sets[name][1])} answerable questions", file=sys.stderr)
 
     rows = []
-    grid = itertools.product([1, 2], [1, 2, 3], [0.0, 0.01, 0.02, 0.04], [0.0, 0.1, 0.2], [1.0, 2.0])
-    for considered, max_sentences, margin, w_cov, w_src in grid:
+    grid = itertools.product([1, 2], [2, 3, 4], [1.0, 2.0, 4.0, 6.0], [2, 3])
+    for considered, max_sentences, margin, max_units in grid:
         params = AnswerParams(sources_considered=considered, max_sentences=max_sentences, keep_margin=margin,
-                              w_coverage=w_cov, w_source=w_src)
+                              max_units=max_units)
         result = {name: score(service, cases, params) for name, (service, cases) in sets.items()}
         if all(r["answer_hit"] >= args.min_hit for r in result.values()):
-            values = [v for r in result.values() for v in r.values()]
+            values = [v for r in result.values() for k, v in r.items() if k != "answer_chars_p50"]
             rows.append((min(values) if args.rank == "min" else sum(values) / len(values), params, result))
     rows.sort(key=lambda r: -r[0])
     for _, p, result in rows[: args.top]:
-        label = (f"src={p.sources_considered} max={p.max_sentences} margin={p.keep_margin} cov={p.w_coverage} "
-                 f"w_src={p.w_source}")
+        label = f"src={p.sources_considered} max={p.max_sentences} margin={p.keep_margin} units={p.max_units}"
         print(label.ljust(52), "  ".join(f"{n}: " + " ".join(f"{k}={v:.3f}" for k, v in r.items())
                                        for n, r in result.items()))
-        # answer_hit only needs one gold sentence; the sentence metrics need the right one first and few others
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ Channel = Literal["api", "page"]
 CHANNELS: tuple[Channel, ...] = ("api", "page")
 TOP_SOURCES = 3  # sources kept per question event
 MAX_COMMENT_CHARS = 500
-# Every source is a document passage until FAQ entries become their own kind (issue 15 adds Source.kind).
-PASSAGE = "passage"
 
 
 class EventFormatError(ValueError):
@@ -49,7 +47,7 @@ class QuestionEvent:
         """The event of one ask, its question masked (qa.events.privacy)."""
         return cls(time=iso(time), request_id=request_id, channel=channel, question=mask(result.question),
                    answered=result.answered, answerability=result.answerability,
-                   sources=tuple(SourceRef(s.doc_id, PASSAGE, s.score) for s in result.sources[:TOP_SOURCES]),
+                   sources=tuple(SourceRef(s.doc_id, s.kind, s.score) for s in result.sources[:TOP_SOURCES]),
                    build_id=result.build_id, took_ms=result.took_ms)
 
     def to_json(self) -> str:

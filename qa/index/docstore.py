@@ -17,7 +17,7 @@ from qa.index.layout import REBUILD_HINT
 _SCHEMA = """
 CREATE TABLE documents (
     idx INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
-    url TEXT, date TEXT, source TEXT, text TEXT NOT NULL
+    url TEXT, date TEXT, source TEXT, text TEXT NOT NULL, kind TEXT NOT NULL
 );
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, text TEXT NOT NULL, headings TEXT NOT NULL);
 """
@@ -35,8 +35,8 @@ class DocStoreWriter:
         self._db.execute("BEGIN")
 
     def add_document(self, idx: int, doc: Document) -> None:
-        self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (idx, doc.doc_id, doc.title, doc.url, doc.date, doc.source, doc.text))
+        self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (idx, doc.doc_id, doc.title, doc.url, doc.date, doc.source, doc.text, doc.kind))
 
     def add_chunks(self, rows: Sequence[tuple[int, str, tuple[str, ...]]]) -> None:
         self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?)",
@@ -93,13 +93,13 @@ class DocStore:
 
     def document(self, doc_id: str) -> Document | None:
         row = self._connection().execute(
-            "SELECT doc_id, title, text, url, date, source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            "SELECT doc_id, title, text, url, date, source, kind FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return Document(*row) if row else None
 
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
         out: dict[str, DocumentInfo] = {}
         for part in _batches(list(dict.fromkeys(doc_ids))):
-            query = f"SELECT doc_id, title, url, date, source FROM documents WHERE doc_id IN ({_marks(part)})"
+            query = f"SELECT doc_id, title, url, date, source, kind FROM documents WHERE doc_id IN ({_marks(part)})"
             out.update((r[0], DocumentInfo(*r)) for r in self._connection().execute(query, part))
         return out
 
@@ -109,7 +109,7 @@ class DocStore:
     def iter_documents(self) -> Iterator[tuple[int, Document]]:
         """(idx, document) of every document in idx order, read as the cursor advances."""
         cursor = self._connection().execute(
-            "SELECT idx, doc_id, title, text, url, date, source FROM documents ORDER BY idx")
+            "SELECT idx, doc_id, title, text, url, date, source, kind FROM documents ORDER BY idx")
         for idx, *fields in cursor:
             yield idx, Document(*fields)
 

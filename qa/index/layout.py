@@ -1,8 +1,8 @@
-"""The files of a format-2 build directory (see README, "The index directory")."""
+"""The files of a format-3 build directory (see README, "The index directory")."""
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: documents have a kind (passage or faq); FAQ questions are embedded as questions
 MANIFEST = "manifest.json"
-DOCS = "docs.sqlite"  # documents(idx, doc_id, title, url, date, source, text), chunks(row, text, headings)
+DOCS = "docs.sqlite"  # documents(idx, doc_id, title, url, date, source, text, kind), chunks(row, text, headings)
 CHUNK_META = "chunk_meta.npy"  # int32 (n, 4): document idx, start, end, ordinal within the document
 CHUNK_VECTORS = "chunk_vectors.npy"  # float32 (n, dim), unit rows
 ANN = "dense.faiss"  # IVF index over chunk_vectors, present when manifest["dense"]["kind"] == "ivf"

@@ -1,4 +1,4 @@
-"""Writes a format-2 build directory row by row, so memory stays bounded whatever the corpus size."""
+"""Writes a format-3 build directory row by row, so memory stays bounded whatever the corpus size."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class BuildWriter:
         self._meta = array("i")  # doc idx, start, end, ordinal per chunk
         self._spans = array("i")  # start, end per sentence
         self._bounds = array("q", [0])
+        self._asks = array("b")  # per sentence: 1 for an FAQ entry's question (embedded as a question)
         self.n_documents = 0
         self._chunk_vectors: np.memmap | None = None
         self._sentence_vectors: np.memmap | None = None
@@ -53,8 +54,9 @@ class BuildWriter:
         return self._sparse.token_ids(tokens)
 
     def add_document(self, doc: Document, chunks: Sequence[Chunk], sentences: Sequence[Sequence[tuple[int, int]]],
-                     token_ids: Sequence[np.ndarray]) -> None:
-        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 token ids."""
+                     token_ids: Sequence[np.ndarray], questions: int = 0) -> None:
+        """One document with its chunks, each chunk's sentence spans (document offsets) and BM25 token ids; the
+        first `questions` sentences are an FAQ entry's questions."""
         if len(doc.text) > _INT32_MAX:
             raise ValueError(f"document {doc.doc_id!r} has {len(doc.text)} characters; split it into files of "
                              f"under {_INT32_MAX} characters")
@@ -64,6 +66,8 @@ class BuildWriter:
             self._meta.extend((self.n_documents, chunk.start, chunk.end, ordinal))
             for start, end in spans:
                 self._spans.extend((start, end))
+                self._asks.append(1 if questions > 0 else 0)
+                questions -= 1
             self._bounds.append(self.n_sentences)
             self._sparse.add_ids(ids)
         self._docs.add_chunks([(first + i, c.text, c.headings) for i, c in enumerate(chunks)])
@@ -73,6 +77,10 @@ class BuildWriter:
         """(index of the first sentence of row first, number of sentences of each of the count rows)."""
         bounds = np.frombuffer(self._bounds, dtype=np.int64)[first:first + count + 1]
         return int(bounds[0]), np.diff(bounds)
+
+    def asks(self, first: int, count: int) -> np.ndarray:
+        """Which of sentences first..first+count-1 are FAQ questions (bool)."""
+        return np.frombuffer(self._asks, dtype=np.int8)[first:first + count].astype(bool)
 
     def start_vectors(self) -> None:
         """End phase 1: the vector files are created at their final size and filled by row ranges."""

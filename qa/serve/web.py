@@ -94,6 +94,7 @@ class Page(NamedTuple):
     result: AskResult
     pieces: list[Piece]
     cards: list[Card]
+    faq_cut: bool = False  # an FAQ answer shown up to a sentence end: the page links to the whole entry
 
 
 def present(result: AskResult) -> Page:
@@ -101,8 +102,10 @@ def present(result: AskResult) -> Page:
     cards = [Card(s, passage_runs(s.text, s.highlights, [(i, q.start, q.end) for i, q in
                                                          enumerate(result.quotes, start=1) if q.n == s.n]),
                   doc_href(s)) for s in result.sources]
+    cut = bool(result.matched_question and result.quotes
+               and result.quotes[0].end < len(result.sources[result.quotes[0].n - 1].text.rstrip()))
     return Page(result, answer_pieces(result.answer, {s.n for s in result.sources}, [q.n for q in result.quotes]),
-                cards)
+                cards, cut)
 
 
 def doc_href(source: Source) -> str:

@@ -1,4 +1,4 @@
-"""Publishing a format-2 build directory into new versioned Milvus collections, then serving it."""
+"""Publishing a format-3 build directory into new versioned Milvus collections, then serving it."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
     """
     target = Target.from_settings(settings)
     ensure_database(target)
-    files = BuildFiles.open(build_dir)  # a finished format-2 build, intact: checked before any upload
+    files = BuildFiles.open(build_dir)  # a finished format-3 build, intact: checked before any upload
     try:
         return _publish(settings, target, files)
     finally:
@@ -91,7 +91,7 @@ def _chunk_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
                         "start": c.start, "end": c.end, "ordinal": c.ordinal, "text": c.text,
                         "headings": json.dumps(list(c.headings), ensure_ascii=False), "sentences": c.sentences,
                         "weights": weights,
-                        "doc": _doc_json(doc.title, doc.url, doc.date, doc.source)})
+                        "doc": _doc_json(doc.title, doc.url, doc.date, doc.source, doc.kind)})
         yield out
 
 
@@ -106,7 +106,7 @@ def _document_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         _check_bytes(doc.doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc.doc_id!r}", "shorten the file name")
         for part, piece in enumerate(_text_parts(doc.text)):
             batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc.doc_id,
-                          "doc": _doc_json(doc.title, doc.url, doc.date, doc.source), "text": piece,
+                          "doc": _doc_json(doc.title, doc.url, doc.date, doc.source, doc.kind), "text": piece,
                           schema.PAD_FIELD: schema.PAD})
         if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
             yield batch
@@ -127,8 +127,9 @@ def _vocab_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
     return _batched(len(items), make)
 
 
-def _doc_json(title: str, url: str | None, date: str | None, source: str | None) -> str:
-    value = json.dumps({"title": title, "url": url, "date": date, "source": source}, ensure_ascii=False)
+def _doc_json(title: str, url: str | None, date: str | None, source: str | None, kind: str) -> str:
+    value = json.dumps({"title": title, "url": url, "date": date, "source": source, "kind": kind},
+                       ensure_ascii=False)
     _check_bytes(value, schema.MAX_VARCHAR, f"the metadata of document {title[:20]!r}…", "shorten its title")
     return value
 

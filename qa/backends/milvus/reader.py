@@ -153,7 +153,7 @@ class MilvusReader:
         records.sort(key=lambda r: r["part"])
         info = document_info_of(records[0])
         return Document(doc_id=doc_id, title=info.title, text="".join(r["text"] for r in records), url=info.url,
-                        date=info.date, source=info.source)
+                        date=info.date, source=info.source, kind=info.kind)
 
     def close(self) -> None:
         """Nothing to release per reader: the process's Milvus connection is shared by every reader."""
@@ -225,7 +225,7 @@ def document_info_of(record: Mapping[str, Any]) -> DocumentInfo:
     """The document metadata a chunk or document record carries (see schema._document_fields)."""
     doc = json.loads(record["doc"])
     return DocumentInfo(doc_id=record["doc_id"], title=doc["title"], url=doc["url"], date=doc["date"],
-                        source=doc["source"])
+                        source=doc["source"], kind=doc["kind"])
 
 
 def chunk_of(record: Mapping[str, Any]) -> Chunk:

@@ -19,7 +19,8 @@ HNSW_EF_SEARCH = 128  # the local backend's faiss HNSW uses the same
 # 2: chunks carry their document's title, url, date and source (`doc`) and their sentence count, so one hybrid search
 # returns all that ranking and the answer's sources need; sentences are searched exactly (FLAT) within the
 # candidates; the manifest record keeps when the build stopped being served (retired_at).
-SCHEMA_VERSION = 2
+# 3: a document's `doc` also says its kind (passage or faq entry).
+SCHEMA_VERSION = 3
 
 
 def _schema() -> Any:

@@ -181,19 +181,34 @@
   function buildResult(data) {
     const answered = data.answered;
     const quotes = data.quotes || [];
+    const faq = answered && data.matched_question;
     const answer = answered
-      ? el("section", { class: "answer", "aria-labelledby": "answer-heading" },
-        el("h2", { id: "answer-heading" }, "回答"),
+      ? el("section", { class: faq ? "answer faq-answer" : "answer", "aria-labelledby": "answer-heading" },
+        el("h2", { id: "answer-heading" }, faq ? "常见问题解答" : "回答"),
+        ...(faq ? [el("p", { class: "matched-question" }, "匹配的问题：" + data.matched_question)] : []),
         el("p", { class: "answer-text" }, ...answerPieces(data.answer, data.sources, quotes)))
       : el("section", { class: "answer unanswered", "aria-labelledby": "answer-heading" },
         el("h2", { id: "answer-heading" }, "没有找到答案"),
         el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容，所以这里不作回答。"),
         el("p", { class: "no-answer-hint" }, "下面列出最接近的段落，它们不一定回答了你的问题。"));
+    if (faq && quotes.length) {
+      const entry = data.sources[quotes[0].n - 1];
+      if (quotes[0].end < Array.from(entry.text.trimEnd()).length) {
+        answer.append(el("p", { class: "faq-more" }, el("a", { href: docHref(entry) }, "阅读完整答案")));
+      }
+    }
     answer.append(el("p", { class: "took" }, "用时 " + data.took_ms + " 毫秒"));
     if (document.getElementById("results").dataset.feedback === "on") {
       answer.append(feedbackForm(data));
     }
     const nodes = [answer];
+    const related = data.related_questions || [];
+    if (related.length) {
+      nodes.push(el("section", { class: "related", "aria-labelledby": "related-heading" },
+        el("h2", { id: "related-heading" }, "相关问题"),
+        el("ul", { class: "related-list" }, ...related.map((q) =>
+          el("li", {}, el("a", { class: "related-question", href: "/?q=" + encodeURIComponent(q) }, q))))));
+    }
     if (data.sources.length) {
       const list = el("ol", { class: "source-list" }, ...data.sources.map((s) => sourceCard(s, quotes)));
       nodes.push(el("section", { class: answered ? "sources" : "sources closest", "aria-labelledby": "sources-heading" },
@@ -230,6 +245,7 @@
   function sourceCard(source, quotes) {
     const head = el("div", { class: "source-head" },
       el("span", { class: "source-n" }, String(source.n)),
+      ...(source.kind === "faq" ? [el("span", { class: "source-kind" }, "常见问题")] : []),
       el("h3", { class: "source-title" }, source.title));
     if (source.date) {
       head.append(el("span", { class: "source-date" }, source.date));
@@ -237,6 +253,7 @@
     return el("li", { class: "source", id: "source-" + source.n },
       head,
       el("p", { class: "passage" }, ...quotedPieces(source, quotes)),
+      ...(source.matched_question ? [el("p", { class: "source-matched" }, "匹配的问题：" + source.matched_question)] : []),
       el("a", { class: "doc-link", href: docHref(source) }, "查看原文"));
   }
 

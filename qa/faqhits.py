@@ -1,0 +1,59 @@
+"""FAQ entries among the hits: which hits are entries, the question each matched, and its answer quoted verbatim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa import faq
+from qa.chunking import split_sentences
+from qa.retrieval import Hit, Query, Retriever
+
+FAQ = "faq"
+
+
+@dataclass(frozen=True)
+class Match:
+    """An entry hit: the entry's question (or alternate) nearest the one asked, and their cosine."""
+
+    question: str
+    cosine: float
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """An entry's answer as quoted: document offsets of the part shown, and whether the rest was cut."""
+
+    start: int
+    end: int
+    text: str
+    cut: bool
+
+
+def kinds(retriever: Retriever, hits: list[Hit]) -> list[str]:
+    """Each hit's kind (faq or passage), in hit order."""
+    info = retriever.index.document_info([h.chunk.doc_id for h in hits])
+    return [info[h.chunk.doc_id].kind for h in hits]
+
+
+def match(query: Query, hit: Hit) -> Match:
+    """The entry's question nearest the one asked (an entry's chunk is its whole text, so offsets agree)."""
+    n = len(faq.question_spans(hit.chunk.text))
+    spans, cosines = query.view.sentence_scores(hit.row)
+    best = int(np.argmax(cosines[:n]))
+    start, end = (int(x) for x in spans[best])
+    return Match(hit.chunk.text[start:end], float(cosines[best]))
+
+
+def quote_answer(hit: Hit, max_chars: int) -> Quoted:
+    """The entry's answer as written; a longer one up to the last sentence end within max_chars (at least its
+    first sentence), marked as cut."""
+    text = hit.chunk.text
+    start = faq.answer_start(text)
+    end = len(text)
+    if end - start > max_chars:
+        ends = [e for _, e in split_sentences(text, start)]
+        within = [e for e in ends if e - start <= max_chars]
+        end = within[-1] if within else ends[0]
+    return Quoted(start, end, text[start:end], end < len(text.rstrip()))

@@ -1,0 +1,130 @@
+"""Answer units (a list item, a paragraph) and a learned score of how well each of their sentences answers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from qa.errors import QAError
+from qa.evidence import Sentence
+from qa.retrieval import Hit, Query
+from qa.tokens import worth_marking
+
+MODEL_FILE = "answer_units.json"  # in this package; written by tools/fit_answer_units.py
+REFIT = "refit it with `python tools/fit_answer_units.py --write` (see tools/README.md)"
+# What the model may use, per sentence: its cosine and term coverage (absolute and against the best candidate),
+# how far its source ranks below the first, and where it sits in its unit: a list item's head or a following
+# sentence, after the unit's best-matching sentence or right after it. No word lists: what a problem-naming head
+# or a remedy looks like is learned from where answers sit (DRCD's gold spans, the seed dev set's marked sentences).
+FEATURES = ("cos", "gap_best", "gap_unit", "src_gap", "cov", "cov_gap", "head", "list_item", "pos", "after_best",
+            "prev_is_best", "prev_gap", "unit_mean_gap", "length")
+_MAX_POSITION = 4  # later positions count as this one
+_NO_PREVIOUS_GAP = -0.2  # prev_gap of a unit's first sentence: below any real cosine gap
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence that may be quoted, with the unit it belongs to."""
+
+    sentence: Sentence
+    unit: tuple[int, int]  # (source, item): the list item or paragraph within its source
+    position: int  # 0 for the unit's first sentence
+    coverage: float  # IDF-weighted share of the question's terms it holds
+
+
+@dataclass(frozen=True)
+class UnitModel:
+    """A conditional logit: score = coef . (x - mean) / scale, compared between the candidates of one question."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.zeros(0)
+        return np.asarray(((x - self.mean) / self.scale) @ self.coef, dtype=np.float64)
+
+
+@functools.cache
+def load_model() -> UnitModel:
+    try:
+        raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
+        model = UnitModel(tuple(raw["features"]), np.asarray(raw["mean"], dtype=np.float64),
+                          np.asarray(raw["scale"], dtype=np.float64), np.asarray(raw["coef"], dtype=np.float64))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QAError(f"cannot read the answer-unit model qa/{MODEL_FILE} ({exc}); {REFIT}") from None
+    if model.features != FEATURES:
+        raise QAError(f"qa/{MODEL_FILE} was fitted on features {list(model.features)}, the code computes "
+                      f"{list(FEATURES)}; {REFIT}")
+    if not len(model.features) == len(model.mean) == len(model.scale) == len(model.coef):
+        raise QAError(f"qa/{MODEL_FILE}: features, mean, scale and coef differ in length; {REFIT}")
+    return model
+
+
+def candidates(query: Query, sentences: list[Sentence]) -> list[Candidate]:
+    """The sentences in source order with their units; a sentence reached through two overlapping sources counts
+    once (where it came first)."""
+    terms = {t: w for t, w in query.terms.items() if worth_marking(t)}
+    total = sum(terms.values())
+    seen: set[tuple[str, int]] = set()
+    out: list[Candidate] = []
+    for s in sentences:
+        if (s.doc_id, s.start) in seen:
+            continue
+        seen.add((s.doc_id, s.start))
+        unit = (s.source, s.item)
+        position = out[-1].position + 1 if out and out[-1].unit == unit else 0
+        coverage = sum(w for t, w in terms.items() if t in s.matchable) / total if total else 0.0
+        out.append(Candidate(s, unit, position, coverage))
+    return out
+
+
+def features(hits: list[Hit], cands: list[Candidate]) -> np.ndarray:
+    """One row of FEATURES per candidate, in order."""
+    if not cands:
+        return np.zeros((0, len(FEATURES)))
+    best = max(c.sentence.cosine for c in cands)
+    best_cov = max(c.coverage for c in cands)
+    top = hits[0].evidence
+    units = _units(cands)
+    rows = []
+    for unit, members in units.items():
+        cosines = [cands[i].sentence.cosine for i in members]
+        unit_best = int(np.argmax(cosines))
+        unit_mean = float(np.mean(cosines))
+        list_item = float(cands[members[0]].sentence.opens_item)
+        for p, i in enumerate(members):
+            c = cands[i]
+            previous = cands[members[p - 1]].sentence.cosine - best if p else _NO_PREVIOUS_GAP
+            rows.append((i, [c.sentence.cosine, c.sentence.cosine - best, c.sentence.cosine - cosines[unit_best],
+                             hits[unit[0] - 1].evidence - top, c.coverage, c.coverage - best_cov, float(p == 0),
+                             list_item, min(p, _MAX_POSITION), float(p > unit_best),
+                             float(p > 0 and p - 1 == unit_best), previous, unit_mean - best,
+                             min(len(c.sentence.text), 200) / 100]))
+    rows.sort(key=lambda r: r[0])
+    return np.asarray([r[1] for r in rows], dtype=np.float64)
+
+
+def scores(hits: list[Hit], cands: list[Candidate]) -> np.ndarray:
+    """The model's score of each candidate; a sentence that is itself a question ("什么是OSDT数字钱包?") is never
+    an answer and hands its score to the next sentence of its unit (the question heading's answer)."""
+    z = load_model().scores(features(hits, cands))
+    for i, c in enumerate(cands):
+        if c.sentence.asks and i + 1 < len(cands) and cands[i + 1].unit == c.unit:
+            z[i + 1] = max(z[i + 1], z[i])
+        if c.sentence.asks:
+            z[i] = -np.inf
+    return z
+
+
+def _units(cands: list[Candidate]) -> dict[tuple[int, int], list[int]]:
+    out: dict[tuple[int, int], list[int]] = {}
+    for i, c in enumerate(cands):
+        out.setdefault(c.unit, []).append(i)
+    return out
