@@ -51,7 +51,7 @@ class Answer:
 def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit],
                      kinds: list[str] | None = None) -> list[Sentence]:
     """The sentences of the given hits, in source order (an FAQ entry's questions marked, given the kinds)."""
-    kinds = kinds or faqhits.kinds(retriever, hits)
+    kinds = kinds or faqhits.kinds(query, hits)
     return [s for n, (hit, kind) in enumerate(zip(hits, kinds, strict=False), start=1)
             for s in hit_sentences(query, hit, n, _questions(hit, kind))]
 
@@ -62,7 +62,7 @@ def _questions(hit: Hit, kind: str) -> int:
 
 def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
     """An FAQ entry ranked first answers with its own answer; else the passages' best sentences; or abstain."""
-    kinds = faqhits.kinds(retriever, hits)
+    kinds = faqhits.kinds(query, hits)
     sentences = gather_sentences(retriever, query, hits[: params.sources_considered], kinds)
     model = answerability.load_model()
     p = model.probability(answerability.features(retriever, query, hits, sentences))

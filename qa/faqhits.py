@@ -8,7 +8,7 @@ import numpy as np
 
 from qa import faq
 from qa.chunking import split_sentences
-from qa.retrieval import Hit, Query, Retriever
+from qa.retrieval import Hit, Query
 
 FAQ = "faq"
 
@@ -31,9 +31,10 @@ class Quoted:
     cut: bool
 
 
-def kinds(retriever: Retriever, hits: list[Hit]) -> list[str]:
-    """Each hit's kind (faq or passage), in hit order."""
-    info = retriever.index.document_info([h.chunk.doc_id for h in hits])
+def kinds(query: Query, hits: list[Hit]) -> list[str]:
+    """Each hit's kind (faq or passage), in hit order; asked of the question's view, which on Milvus already holds
+    the metadata its chunk search returned (no extra round trip)."""
+    info = query.view.document_info([h.chunk.doc_id for h in hits])
     return [info[h.chunk.doc_id].kind for h in hits]
 
 
