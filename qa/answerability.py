@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 import jieba
 import jieba.posseg
@@ -16,6 +14,7 @@ import numpy as np
 
 from qa.errors import QAError
 from qa.evidence import Sentence
+from qa.linear import read_weights
 from qa.normalize import normalize
 from qa.retrieval import Hit, Query, Retriever
 from qa.tokens import STOPWORDS
@@ -59,18 +58,15 @@ class Model:
 @functools.cache
 def load_model() -> Model:
     refit = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write`"
+    weights = read_weights(MODEL_FILE, "answerability model", refit)
     try:
-        raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
-        model = Model(tuple(raw["features"]), np.asarray(raw["mean"], dtype=np.float64),
-                      np.asarray(raw["scale"], dtype=np.float64), np.asarray(raw["coef"], dtype=np.float64),
-                      float(raw["intercept"]), float(raw["threshold"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        model = Model(weights.features, weights.mean, weights.scale, weights.coef,
+                      float(weights.raw["intercept"]), float(weights.raw["threshold"]))
+    except (KeyError, TypeError, ValueError) as exc:
         raise QAError(f"cannot read the answerability model qa/{MODEL_FILE} ({exc}); {refit}") from None
     unknown = set(model.features) - set(FEATURES)
     if unknown:
         raise QAError(f"qa/{MODEL_FILE} uses features {sorted(unknown)} the code does not compute; {refit}")
-    if not len(model.features) == len(model.mean) == len(model.scale) == len(model.coef):
-        raise QAError(f"qa/{MODEL_FILE}: features, mean, scale and coef differ in length; {refit}")
     return model
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
 from qa.errors import QAError
 from qa.evidence import Sentence
+from qa.linear import Weights, read_weights
 from qa.retrieval import Hit, Query
 from qa.tokens import worth_marking
 
@@ -40,30 +39,24 @@ class Candidate:
 class UnitModel:
     """A conditional logit: score = coef . (x - mean) / scale, compared between the candidates of one question."""
 
-    features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
+    weights: Weights
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.weights.features
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         if not len(x):
             return np.zeros(0)
-        return np.asarray(((x - self.mean) / self.scale) @ self.coef, dtype=np.float64)
+        return self.weights.margin(x)
 
 
 @functools.cache
 def load_model() -> UnitModel:
-    try:
-        raw = json.loads(resources.files("qa").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
-        model = UnitModel(tuple(raw["features"]), np.asarray(raw["mean"], dtype=np.float64),
-                          np.asarray(raw["scale"], dtype=np.float64), np.asarray(raw["coef"], dtype=np.float64))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QAError(f"cannot read the answer-unit model qa/{MODEL_FILE} ({exc}); {REFIT}") from None
+    model = UnitModel(read_weights(MODEL_FILE, "answer-unit model", REFIT))
     if model.features != FEATURES:
         raise QAError(f"qa/{MODEL_FILE} was fitted on features {list(model.features)}, the code computes "
                       f"{list(FEATURES)}; {REFIT}")
-    if not len(model.features) == len(model.mean) == len(model.scale) == len(model.coef):
-        raise QAError(f"qa/{MODEL_FILE}: features, mean, scale and coef differ in length; {REFIT}")
     return model
 
 

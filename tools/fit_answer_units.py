@@ -24,6 +24,7 @@ from qa import units
 from qa.answer import AnswerParams, gather_sentences
 from qa.config import Settings
 from qa.evaluation import Question, load_questions
+from qa.linear import Weights
 from qa.service import QAService
 
 SEED_WEIGHT = 10.0  # 64 seed questions beside 3,524 DRCD ones; 10 and 30 measured alike on seed dev (8-fold CV)
@@ -99,7 +100,7 @@ def main() -> None:
     drcd, seed = groups(args.drcd, 1.0, "DEV_"), groups(args.seed, SEED_WEIGHT, None)
     check = groups(args.drcd, 1.0, "TEST_")
     mean, scale, coef = fit(drcd + seed)
-    model = units.UnitModel(units.FEATURES, mean, scale, coef)
+    model = units.UnitModel(Weights(units.FEATURES, mean, scale, coef, raw={}))
     for name, value in zip(units.FEATURES, coef, strict=True):
         print(f"{name:>14} {value:+.3f}")
     print(f"best candidate answers: DRCD DEV_ (fitted) {top1(drcd, model):.3f}, DRCD TEST_ "
