@@ -96,21 +96,21 @@ def _swap_phase(url: str, env: dict[str, str], corpus: Path) -> dict[str, Any]:
 def _corrupt_phase(url: str, index_dir: Path, watch: float, log: Path) -> dict[str, Any]:
     """Point current at a damaged copy of the good build; the workers must refuse it and keep serving."""
     sys.path.insert(0, str(ROOT))
-    from qa.index import builds, layout
+    from qa.index import directory, layout
 
-    good = builds.resolve_current(index_dir)
+    good = directory.resolve_current(index_dir)
     bad = index_dir / layout.BUILDS / (good.name + "-damaged")
     shutil.copytree(good, bad)
     vectors = bad / layout.SENTENCE_VECTORS
     vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
-    builds.swap_in(index_dir, bad, grace_seconds=3600)
+    directory.swap_in(index_dir, bad, grace_seconds=3600)
     seen: set[str] = set()
     deadline = time.monotonic() + watch
     while time.monotonic() < deadline:
         seen.add(_get_json(f"{url}/api/health")["build_id"])
         time.sleep(0.05)
     refusals = log.read_text(encoding="utf-8", errors="replace").count(f"refused build {bad.name}")
-    builds.swap_in(index_dir, good, grace_seconds=3600)
+    directory.swap_in(index_dir, good, grace_seconds=3600)
     return {"corrupt_build_refused": seen == {good.name} and refusals >= 1, "refusal_log_lines": refusals,
             "builds_served_while_corrupt": sorted(seen)}
 

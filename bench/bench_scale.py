@@ -81,13 +81,13 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
     from synthetic import SyntheticCorpus
 
     from qa.config import Settings
-    from qa.index import builds
+    from qa.index import directory
     from qa.index.writer import BuildWriter
 
     started = time.perf_counter()
     corpus = SyntheticCorpus(drcd, DIM)
     settings = Settings.load(index_dir=out)
-    path = builds.new_build_dir(out)
+    path = directory.new_build_dir(out)
     writer = BuildWriter(path, DIM)
     for doc, chunks, spans, tokens in corpus.documents(n_chunks, writer.token_ids):
         writer.add_document(doc, chunks, spans, tokens)
@@ -99,14 +99,14 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
         writer.put_sentence_vectors(*corpus.sentence_vectors(writer, first, count, vectors))
     vectors_done = time.perf_counter()
     dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-    builds.write_manifest(path, {
+    directory.write_manifest(path, {
         "backend": "local", "model": {"spec": settings.model, "id": _model_id(settings.model), "dim": DIM},
         "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
         "corpus": {"dir": "synthetic", "fingerprint": "synthetic", "cjk": True, "documents": writer.n_documents,
                    "chunks": writer.n_chunks, "sentences": writer.n_sentences},
         "dense": dense, "sentence_dtype": "float16", "built_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "build_seconds": round(time.perf_counter() - started, 1), "synthetic": {"topics": corpus.n_topics}})
-    builds.swap_in(out, path, settings.build_grace_seconds)
+    directory.swap_in(out, path, settings.build_grace_seconds)
     questions = corpus.questions(N_QUESTIONS, path, drcd)
     (out / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
     return {"seconds": round(time.perf_counter() - started, 1), "texts_seconds": round(texts_done - started, 1),
@@ -127,14 +127,14 @@ def _open(index_dir: Path) -> Any:
     from qa.backends.local import LocalReader
     from qa.config import Settings
     from qa.encoders import load_embedder
-    from qa.index import builds
+    from qa.index import directory
     from qa.live import open_build
 
     # The vectors are synthetic: load whichever model the build recorded, only to pass the manifest checks.
-    settings = Settings.load(index_dir=index_dir, model=builds.read_current_manifest(index_dir)["model"]["spec"])
+    settings = Settings.load(index_dir=index_dir, model=directory.read_current_manifest(index_dir)["model"]["spec"])
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
-    loaded = open_build(settings, builds.resolve_current(index_dir).name, embedder)
+    loaded = open_build(settings, directory.resolve_current(index_dir).name, embedder)
     assert isinstance(loaded.retriever.index, LocalReader)
     return loaded, time.perf_counter() - started
 
@@ -144,7 +144,7 @@ def _questions(index_dir: Path) -> list[dict[str, Any]]:
 
 
 def _ask(retriever: Any, question: dict[str, Any]) -> float:
-    from qa.answer import AnswerParams, build_answer
+    from qa.query.answer import AnswerParams, build_answer
 
     started = time.perf_counter()
     query = retriever.prepare(question["question"], vector=np.asarray(question["vector"], dtype=np.float32))

@@ -12,7 +12,7 @@ from typing import Any
 
 from qa.config import BACKENDS, Settings
 from qa.errors import QAError
-from qa.retrieval import MODES, Mode
+from qa.query.retrieval import MODES, Mode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,12 +186,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
               "within seconds (rolling back again returns to the build it replaced)")
         return 0
 
-    from qa.index import builds
+    from qa.index import directory
     from qa.index.build import build_index, up_to_date
 
     current = None if args.force else up_to_date(settings)
     if current is not None and _served(chosen, settings, current):
-        print(f"the index is up to date: build {builds.resolve_current(settings.index_dir).name} has this corpus "
+        print(f"the index is up to date: build {directory.resolve_current(settings.index_dir).name} has this corpus "
               "and these settings (--force builds anyway)")
         return 0
     bars: list[Progress] = []
@@ -207,7 +207,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
             bar.close()
     print(report.summary())
     started = time.perf_counter()
-    published = chosen.publish(settings, settings.index_dir / builds.BUILDS / report.build_id)
+    published = chosen.publish(settings, settings.index_dir / directory.BUILDS / report.build_id)
     if published is not None:
         print(f"published build {published} to {chosen.describe(settings)} in {time.perf_counter() - started:.1f} s")
     return 0
@@ -215,10 +215,10 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 
 def _served(chosen: Any, settings: Settings, manifest: dict[str, object]) -> bool:
     """Whether the backend serves the current local build (a Milvus publish records its id in the manifest)."""
-    from qa.index import builds
+    from qa.index import directory
 
     published = manifest.get("milvus")
-    build = published["build_id"] if isinstance(published, dict) else builds.resolve_current(settings.index_dir).name
+    build = published["build_id"] if isinstance(published, dict) else directory.resolve_current(settings.index_dir).name
     try:
         return bool(chosen.current_build(settings) == build)
     except QAError:  # nothing served yet (an empty Milvus): publish

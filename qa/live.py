@@ -24,11 +24,11 @@ from qa.backends import Manifest
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
-from qa.index.builds import check_model
+from qa.index.directory import check_model
 from qa.index.layout import REBUILD_HINT
-from qa.ranking import RankingParams
+from qa.query.ranking import RankingParams
+from qa.query.retrieval import Retriever
 from qa.results import Refusal, RefusalReason
-from qa.retrieval import Retriever
 
 logger = logging.getLogger(__name__)
 

@@ -8,17 +8,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qa import backends, faqhits
-from qa.answer import Answer, AnswerParams, build_answer, highlights
+from qa import backends
 from qa.config import Settings
 from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
 from qa.live import LiveIndex, check_manifest
 from qa.normalize import normalize
-from qa.ranking import RankingParams
+from qa.query import faqhits
+from qa.query.answer import Answer, AnswerParams, build_answer, highlights
+from qa.query.ranking import RankingParams
+from qa.query.retrieval import MODES, Hit, Mode, Query, Retriever
 from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
-from qa.retrieval import MODES, Hit, Mode, Query, Retriever
 
 MAX_TOP_K = 20
 

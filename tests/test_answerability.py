@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa import answerability
-from qa.answer import AnswerParams, select
-from qa.answerability import FEATURES, Model, asks_number, load_model
 from qa.chunking import split_sentences
-from qa.evidence import _sentences
+from qa.query import answerability
+from qa.query.answer import AnswerParams, select
+from qa.query.answerability import FEATURES, Model, asks_number, load_model
+from qa.query.evidence import _sentences
+from qa.query.units import Candidate
 from qa.service import QAService
-from qa.units import Candidate
 
 ITEM_TEXT = "1. 密码错误问题:用户常常输错密码。对此,用户可找回密码。\n\n2. 检查网络:确保网络稳定。以太坊还..."
 
@@ -77,7 +77,7 @@ def test_answerability_orders_questions_and_abstains(service: QAService) -> None
 
 def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAService) -> None:
     retriever = service.retriever
-    from qa.answer import gather_sentences
+    from qa.query.answer import gather_sentences
 
     query = retriever.prepare("工行客服热线的电话号码是多少")
     hits = retriever.rank(query, 5, "hybrid")

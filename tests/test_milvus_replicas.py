@@ -16,7 +16,7 @@ from qa.backends.milvus import current_build_id, publish
 from qa.config import Settings
 from qa.encoders import Embedder
 from qa.index.build import build_index
-from qa.index.builds import resolve_current
+from qa.index.directory import resolve_current
 
 NGINX = Path("/usr/sbin/nginx")
 pytestmark = [pytest.mark.slow,

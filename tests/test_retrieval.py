@@ -7,7 +7,7 @@ import re
 import pytest
 
 from qa.evaluation import match_form
-from qa.retrieval import MODES
+from qa.query.retrieval import MODES
 from qa.service import QAService
 
 # (question, a piece of the passage that answers it); phrased unlike the article, plus traditional and English.

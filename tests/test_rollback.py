@@ -11,7 +11,7 @@ import pytest
 from qa import backends
 from qa.config import Settings
 from qa.errors import QAError
-from qa.index import builds
+from qa.index import directory
 from qa.index.layout import BUILDS
 
 
@@ -19,7 +19,7 @@ def _publish(settings: Settings, source: Path, name: str) -> str:
     """A copy of a finished build made current as `qa index` does (swapped in, and published to Milvus)."""
     build = settings.index_dir / BUILDS / name
     shutil.copytree(source, build)
-    builds.swap_in(settings.index_dir, build, settings.build_grace_seconds)
+    directory.swap_in(settings.index_dir, build, settings.build_grace_seconds)
     return backends.backend(settings).publish(settings, build) or name
 
 
@@ -29,7 +29,7 @@ def test_rollback_goes_back_to_the_previous_build_and_a_second_one_undoes_it(
     settings = Settings.load(environ={}, index_dir=tmp_path / "index", backend=backend,
                              milvus_uri=str(tmp_path / "milvus.db") if backend == "milvus" else None)
     chosen = backends.backend(settings)
-    source = builds.resolve_current(seed_settings.index_dir)
+    source = directory.resolve_current(seed_settings.index_dir)
     a = _publish(settings, source, "20260101T000000.000000001-1")
     with pytest.raises(QAError, match="no previous build"):
         chosen.rollback(settings)  # only one build was ever served

@@ -8,7 +8,7 @@ from gunicorn.http import parser as gunicorn_parser
 from gunicorn.http.message import Request
 
 from qa.errors import QAError
-from qa.serve.worker import GUNICORN_VERSION, _HeadKeepingRequest, check_gunicorn
+from qa.serve.gthread_worker import GUNICORN_VERSION, _HeadKeepingRequest, check_gunicorn
 
 
 def test_the_installed_gunicorn_is_the_pinned_release() -> None:

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.index import builds, layout
+from qa.index import directory, layout
 from qa.index.build import build_index
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def served(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _current(settings: Settings) -> str:
-    return builds.resolve_current(settings.index_dir).name
+    return directory.resolve_current(settings.index_dir).name
 
 
 def test_an_idle_worker_follows_a_rebuild_with_no_request_sent(served: Served, embedder: Embedder) -> None:

@@ -1,7 +1,7 @@
-"""Fit the answer-unit model (qa/answer_units.json): which sentences of the top sources' units answer a question.
+"""Fit the answer-unit model (qa/query/answer_units.json): which sentences of the top sources' units answer a question.
 
 A conditional logit over each question's candidate sentences (those of its two best sources, as the service sees
-them): the score of a sentence is a weighted sum of qa.units.FEATURES, and the fit maximises the probability the
+them): the score of a sentence is a weighted sum of qa.query.units.FEATURES, and the fit maximises the probability the
 softmax over the question's candidates gives its answering sentences. Answering sentences are DRCD's (the sentence
 of the gold paragraph holding a gold answer span; questions of the DEV_ half only, the TEST_ half is the check) and
 the seed dev set's marked `answer_sentences` (weighted, as it is the only how-to text). Never the held-out set.
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from qa import units
-from qa.answer import AnswerParams, gather_sentences
 from qa.config import Settings
 from qa.evaluation import Question, load_questions
-from qa.linear import Weights
+from qa.query import units
+from qa.query.answer import AnswerParams, gather_sentences
+from qa.query.linear import Weights
 from qa.service import QAService
 
 SEED_WEIGHT = 10.0  # 64 seed questions beside 3,524 DRCD ones; 10 and 30 measured alike on seed dev (8-fold CV)

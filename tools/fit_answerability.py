@@ -1,6 +1,6 @@
-"""Refit the answerability model (qa/answerability.json) on the seed DEV set: logistic regression, cross-validated.
+"""Refit the answerability model (qa/query/answerability.json) on the seed DEV set: logistic regression, cross-validated.
 
-Features come from the same code the service runs (`qa.answerability.features`). The held-out set, when given, is
+Features come from the same code the service runs (`qa.query.answerability.features`). The held-out set, when given, is
 only scored with the fitted model, never used to fit or to choose anything.
 
     python tools/fit_answerability.py --index-dir .cache/seed-index [--heldout eval/seed_heldout.jsonl] [--write]
@@ -19,10 +19,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from qa import answerability
-from qa.answer import AnswerParams, gather_sentences
 from qa.config import Settings
 from qa.evaluation import load_questions
+from qa.query import answerability
+from qa.query.answer import AnswerParams, gather_sentences
 from qa.service import QAService
 
 MAX_FALSE_ABSTENTION = 0.05  # the bar for answerable questions that abstain
@@ -51,7 +51,7 @@ def main() -> None:
                         help=f"comma-separated subset of {', '.join(answerability.FEATURES)} "
                              "(default: those of the shipped model)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
-    parser.add_argument("--write", action="store_true", help="write qa/answerability.json")
+    parser.add_argument("--write", action="store_true", help="write qa/query/answerability.json")
     parser.add_argument("--dump", action="store_true", help="print each dev question's features and p")
     args = parser.parse_args()
     service = QAService.load(Settings.load(index_dir=args.index_dir))

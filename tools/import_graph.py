@@ -21,8 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("encoders", ("qa.encoders",)),
     ("index", ("qa.index",)),
     ("backends", ("qa.backends",)),
-    ("query", ("qa.linear", "qa.retrieval", "qa.ranking", "qa.evidence", "qa.faqhits", "qa.units", "qa.answer",
-               "qa.answerability")),
+    ("query", ("qa.query",)),
     ("service", ("qa.results", "qa.live", "qa.service", "qa.events")),
     ("interfaces", ("qa.serve", "qa.cli", "qa.evaluation", "qa.gaps")),
 )

@@ -15,11 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer import AnswerParams, build_answer
 from qa.config import Settings
 from qa.evaluation import Question, judge, load_questions, summarize
+from qa.query.answer import AnswerParams, build_answer
+from qa.query.retrieval import Hit, Query
 from qa.results import AskResult, Source
-from qa.retrieval import Hit, Query
 from qa.service import QAService
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from qa.chunking import Chunk
 from qa.config import Settings
 from qa.evaluation import Question, load_questions
-from qa.ranking import Features, RankingParams, fuse
+from qa.query.ranking import Features, RankingParams, fuse
 from qa.results import Signals, Source
 from qa.service import QAService
 

@@ -2,8 +2,8 @@
 
 Rows are chunk positions 0..n_chunks-1 in corpus order. Every backend returns the same numbers for the same build
 (cosines, BM25 scores of bm25s's Lucene variant, document frequencies), so the ranking formula, coverage, abstention
-and answers in `qa.retrieval` / `qa.answer` are shared and a backend only stores and fetches. Which backend serves
-is `Settings.backend`; `backend(settings)` is the only place that maps the name to code.
+and answers in `qa.query.retrieval` / `qa.query.answer` are shared and a backend only stores and fetches.
+Which backend serves is `Settings.backend`; `backend(settings)` is the only place that maps the name to code.
 """
 
 from __future__ import annotations

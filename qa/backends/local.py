@@ -12,7 +12,7 @@ from qa.backends import Manifest
 from qa.chunking import Chunk
 from qa.config import Settings
 from qa.corpus import Document, DocumentInfo
-from qa.index import builds
+from qa.index import directory
 from qa.index.files import BuildFiles
 from qa.index.sparse import top_positive
 
@@ -128,24 +128,24 @@ class LocalBackend:
         return f"index in {settings.index_dir}"
 
     def current_build(self, settings: Settings) -> str:
-        builds.resolve_current(settings.index_dir)  # IndexNotFoundError with the hint to build one
-        return Path(os.path.realpath(builds.current_path(settings.index_dir))).name
+        directory.resolve_current(settings.index_dir)  # IndexNotFoundError with the hint to build one
+        return Path(os.path.realpath(directory.current_path(settings.index_dir))).name
 
     def manifest(self, settings: Settings, build_id: str) -> Manifest:
-        return builds.read_manifest(self._path(settings, build_id))
+        return directory.read_manifest(self._path(settings, build_id))
 
     def open(self, settings: Settings, build_id: str, manifest: Manifest) -> LocalReader:
         path = self._path(settings, build_id)
-        builds.verify_files(path, dict(manifest))
+        directory.verify_files(path, dict(manifest))
         return LocalReader(path, manifest)
 
     def publish(self, settings: Settings, build_dir: Path) -> None:
         return None  # `qa index` swapped it in already: the build directory is what is served
 
     def rollback(self, settings: Settings) -> str:
-        with builds.build_lock(settings.index_dir):
-            return builds.rollback(settings.index_dir, settings.build_grace_seconds).name
+        with directory.build_lock(settings.index_dir):
+            return directory.rollback(settings.index_dir, settings.build_grace_seconds).name
 
     @staticmethod
     def _path(settings: Settings, build_id: str) -> Path:
-        return settings.index_dir / builds.BUILDS / build_id
+        return settings.index_dir / directory.BUILDS / build_id

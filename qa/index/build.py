@@ -18,7 +18,7 @@ from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
 from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
 from qa.errors import CorpusError, QAError
-from qa.index import builds
+from qa.index import directory
 from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.index.docstore import DocStore
 from qa.index.layout import DOCS
@@ -83,9 +83,9 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
     started = time.perf_counter()
     embedder = embedder or load_embedder(settings.model)
     say = notice or (lambda _: None)
-    with builds.build_lock(settings.index_dir), \
+    with directory.build_lock(settings.index_dir), \
             EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
-        build = builds.new_build_dir(settings.index_dir)
+        build = directory.new_build_dir(settings.index_dir)
         try:
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
             corpus = _read_corpus(settings, writer, say)
@@ -96,7 +96,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-            builds.write_manifest(build, {
+            directory.write_manifest(build, {
                 "backend": settings.backend,  # `qa index --backend milvus` then publishes it
                 "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
@@ -106,7 +106,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 2),
             })
-            builds.swap_in(settings.index_dir, build, settings.build_grace_seconds)
+            directory.swap_in(settings.index_dir, build, settings.build_grace_seconds)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
@@ -120,7 +120,7 @@ def up_to_date(settings: Settings) -> dict[str, object] | None:
     the same model, chunking, storage, dense-search settings, backend and qa version), else None. Reads the corpus
     without chunking or embedding it: seconds where a rebuild takes minutes."""
     try:
-        manifest = builds.read_current_manifest(settings.index_dir)
+        manifest = directory.read_current_manifest(settings.index_dir)
     except QAError:  # no index, or one this qa cannot read: build one
         return None
     dense = manifest.get("dense", {})
@@ -153,7 +153,7 @@ def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice) -> dict[s
     if not writer.n_chunks:
         raise CorpusError(f"the corpus in {settings.corpus_dir} has headings but no body text to index; "
                           f"add paragraphs under the headings")
-    # The corpus's script tells the ranking when a question is cross-lingual (see qa.retrieval).
+    # The corpus's script tells the ranking when a question is cross-lingual (see qa.query.retrieval).
     return {"fingerprint": corpus_fingerprint(digests), "cjk": mostly_cjk("".join(sample)), "faq_entries": faq_entries}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from qa.corpus import Document
 from qa.errors import IndexCorruptError
-from qa.index import builds, layout
+from qa.index import directory, layout
 from qa.index.dense import DenseIndex
 from qa.index.docstore import DocStore
 from qa.index.npyrows import NpyRows
@@ -72,9 +72,9 @@ class BuildFiles:
     @classmethod
     def open(cls, path: Path, verify: bool = True) -> BuildFiles:
         """A build directory with its manifest read (and every file's size and checksum verified)."""
-        manifest = builds.read_manifest(path)
+        manifest = directory.read_manifest(path)
         if verify:
-            builds.verify_files(path, manifest)
+            directory.verify_files(path, manifest)
         return cls(path, manifest)
 
     @property

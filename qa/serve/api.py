@@ -12,10 +12,10 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from qa.errors import QuestionError
 from qa.results import Unavailable
-from qa.serve.events import record_question
 from qa.serve.loaded import app_settings, current_service, live_workers, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
 from qa.serve.openapi import spec_for
+from qa.serve.question_events import record_question
 from qa.service import MAX_TOP_K
 
 api = Blueprint("api", __name__, url_prefix="/api")

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
-from qa.serve import events, loaded, observe
+from qa.serve import loaded, observe, question_events
 from qa.serve.api import api, error_response
 from qa.serve.feedback import feedback
 from qa.serve.jsonio import OrjsonProvider
@@ -68,7 +68,7 @@ def _attach_service(app: Flask) -> None:
             logger.error("serving without an index: %s", exc)
             error = str(exc)
     loaded.attach(app, settings, service, error)
-    events.attach(app, settings)
+    question_events.attach(app, settings)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -11,8 +11,8 @@ from qa.errors import QuestionError
 from qa.events.records import MAX_COMMENT_CHARS, FeedbackEvent
 from qa.results import FeedbackResult
 from qa.serve.api import json_object
-from qa.serve.events import event_log
 from qa.serve.observe import CLIENT_REQUEST_ID
+from qa.serve.question_events import event_log
 
 feedback = Blueprint("feedback", __name__)
 

@@ -9,13 +9,13 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from qa.config import Settings
 from qa.results import WorkerHealth
-from qa.serve import workers
+from qa.serve import worker_status
 from qa.service import QAService
 
 _SERVICE = "qa"
 _ERROR = "qa_error"
 _SETTINGS = "qa_settings"
-# app config: the directory where every worker of `qa serve` records its build (qa.serve.workers)
+# app config: the directory where every worker of `qa serve` records its build (qa.serve.worker_status)
 WORKERS_DIR = "QA_WORKERS_DIR"
 
 
@@ -55,4 +55,4 @@ def live_workers() -> list[WorkerHealth]:
     if service is None:
         return []
     directory = current_app.config.get(WORKERS_DIR)
-    return workers.live_workers(Path(directory)) if directory else [workers.state_of(service.live)]
+    return worker_status.live_workers(Path(directory)) if directory else [worker_status.state_of(service.live)]

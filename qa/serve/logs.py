@@ -19,7 +19,7 @@ ACCESS_LOG_FORMAT = ('%(t)s %(h)s "%(m)s %(U)s" %(s)s %(M)sms %(b)sB pid=%(pid)s
 # What the app leaves in the WSGI environ for the access log line (gunicorn logs after the app returned).
 ENV_REQUEST_ID = "qa.request_id"
 ENV_ANSWERED = "qa.answered"
-ENV_ANSWERABILITY = "qa.answerability"
+ENV_ANSWERABILITY = "qa.query.answerability"
 ENV_BUILD = "qa.build_id"
 ENV_ERROR = "qa.error_code"
 

@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 from qa.live import REFUSAL_REASONS
 from qa.results import WorkerHealth
 from qa.serve.loaded import app_settings, live_workers, loaded_service
-from qa.serve.workers import usage
+from qa.serve.worker_status import usage
 from qa.service import QAService
 
 # prometheus_client picks file-backed values at import time when this is set: `qa serve` sets it first.

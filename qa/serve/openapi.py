@@ -8,8 +8,8 @@ from qa.config import Settings
 from qa.corpus import Document
 from qa.events.records import MAX_COMMENT_CHARS
 from qa.results import AskResponse, FeedbackResult, Health, SearchResult, Unavailable
-from qa.serve.schema import ref as _ref
-from qa.serve.schema import schemas_of
+from qa.serve.result_schema import ref as _ref
+from qa.serve.result_schema import schemas_of
 from qa.service import MAX_TOP_K
 
 

@@ -18,11 +18,11 @@ from qa.config import Settings
 from qa.errors import QAError
 from qa.live import LiveIndex
 from qa.results import Refusal
-from qa.serve import workers
-from qa.serve.batching import BatchingEmbedder
+from qa.serve import worker_status
+from qa.serve.gthread_worker import QAWorker, check_gunicorn
 from qa.serve.loaded import WORKERS_DIR
 from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
-from qa.serve.worker import QAWorker, check_gunicorn
+from qa.serve.microbatch import BatchingEmbedder
 from qa.service import QAService
 from qa.tokens import tokenize
 
@@ -58,13 +58,13 @@ class QAServer(BaseApplication):
         from qa.serve.metrics import count_refusal
 
         def changed(live: LiveIndex, refusal: Refusal | None) -> None:
-            workers.record(self.workers_dir, live)
+            worker_status.record(self.workers_dir, live)
             if refusal is not None:
                 count_refusal(refusal.reason)
 
         live = self.service.live
         live.on_change = changed
-        workers.record(self.workers_dir, live)
+        worker_status.record(self.workers_dir, live)
         live.watch()
         started = time.perf_counter()
         self.service.ask(WARMUP_QUESTION)
@@ -76,7 +76,7 @@ class QAServer(BaseApplication):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
-        workers.forget(self.workers_dir, worker.pid)
+        worker_status.forget(self.workers_dir, worker.pid)
 
 
 def serve(settings: Settings) -> None:
@@ -141,7 +141,7 @@ def _run(settings: Settings, workers_dir: Path) -> None:
 
 def _runtime_dir() -> Path:
     """A fresh directory shared by the master and its workers: prometheus_client's multiprocess files (set before
-    prometheus_client is imported) and each worker's build (qa.serve.workers)."""
+    prometheus_client is imported) and each worker's build (qa.serve.worker_status)."""
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before `qa serve` chose its multiprocess directory")
     path = Path(tempfile.mkdtemp(prefix="qa-serve-"))

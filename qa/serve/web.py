@@ -11,9 +11,9 @@ from werkzeug.exceptions import BadRequest
 
 from qa.errors import QuestionError
 from qa.results import AskResult, Source
-from qa.serve.events import event_log, record_question
 from qa.serve.loaded import current_service, loaded_service, unavailable_reason
 from qa.serve.observe import note_answered
+from qa.serve.question_events import event_log, record_question
 
 web = Blueprint("web", __name__)
 

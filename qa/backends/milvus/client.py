@@ -157,11 +157,11 @@ def serving_build(target: Target) -> str | None:
 
 def serve_build(milvus: Any, build: str, now: float) -> None:
     """Make `build` the one served: one upsert of the serving record (created with the first publish)."""
-    from qa.backends.milvus import schema
+    from qa.backends.milvus import fields
 
     if not milvus.has_collection(SERVING):
-        create(milvus, SERVING, schema.serving(), iter([]))
-    milvus.upsert(SERVING, [{"id": 0, "build": build, "switched_at": now, schema.PAD_FIELD: schema.PAD}])
+        create(milvus, SERVING, fields.serving(), iter([]))
+    milvus.upsert(SERVING, [{"id": 0, "build": build, "switched_at": now, fields.PAD_FIELD: fields.PAD}])
 
 
 def create(milvus: Any, name: str, definition: tuple[Any, Any], batches: Iterator[list[dict[str, Any]]]) -> None:

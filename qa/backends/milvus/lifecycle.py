@@ -1,6 +1,6 @@
 """Which published builds Milvus serves and keeps: the serving record, retirement, rollback and clean-up.
 
-The same rules as the local backend's index directory (qa.index.builds): the build that stopped being served most
+The same rules as the local backend's index directory (qa.index.directory): the build that stopped being served most
 recently is the previous one; `rollback` serves it again, so the build it replaces becomes the previous one and a
 second rollback returns to it. Builds neither current nor previous are dropped once they have been out of service
 for QA_BUILD_GRACE_SECONDS. Each build's manifest record holds when it last stopped being served (`retired_at`).
@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from qa.backends.milvus import schema
+from qa.backends.milvus import fields
 from qa.backends.milvus.client import (
     MilvusBackendError,
     Target,
@@ -110,7 +110,7 @@ def state(milvus: Any, build: str) -> BuildState | None:
     rows = milvus.query(name, filter="id == 0", output_fields=["*"])
     if not rows:
         return None
-    record = {k: v for k, v in rows[0].items() if k != schema.PAD_FIELD}
+    record = {k: v for k, v in rows[0].items() if k != fields.PAD_FIELD}
     # a build published before retired_at existed reads as retired when it was published
     return BuildState(float(record["published_at"]), float(record.get("retired_at", record["published_at"])),
                       record)
@@ -121,4 +121,4 @@ def _set_retired(milvus: Any, build: str, when: float) -> None:
     if found is None or found.retired_at == when or "retired_at" not in found.record:
         return  # an interrupted publish, unchanged, or a build of the first layout (it reads as retired anyway)
     milvus.upsert(collection_name(build, "manifest"),
-                  [{**found.record, "retired_at": when, schema.PAD_FIELD: schema.PAD}])
+                  [{**found.record, "retired_at": when, fields.PAD_FIELD: fields.PAD}])

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.backends.milvus import schema
+from qa.backends.milvus import fields
 from qa.backends.milvus.client import (
     KINDS,
     MilvusBackendError,
@@ -24,7 +24,7 @@ from qa.backends.milvus.client import (
 from qa.backends.milvus.lifecycle import drop_retired, switch_to
 from qa.backends.milvus.reader import pack_weights
 from qa.config import Settings
-from qa.index import builds
+from qa.index import directory
 from qa.index.files import BuildFiles
 
 BATCH_ROWS = 1_000
@@ -55,20 +55,20 @@ def _publish(settings: Settings, target: Target, files: BuildFiles) -> str:
         if milvus.has_collection(name):  # left over from an interrupted publish of this same build
             milvus.drop_collection(name)
     dim = int(manifest["model"]["dim"])
-    create(milvus, names["chunks"], schema.chunks(dim, dense_index_type(target)), _chunk_records(files))
-    create(milvus, names["sentences"], schema.sentences(dim), _sentence_records(files))
-    create(milvus, names["documents"], schema.documents(), _document_records(files))
-    create(milvus, names["vocab"], schema.vocab(), _vocab_records(files))
+    create(milvus, names["chunks"], fields.chunks(dim, dense_index_type(target)), _chunk_records(files))
+    create(milvus, names["sentences"], fields.sentences(dim), _sentence_records(files))
+    create(milvus, names["documents"], fields.documents(), _document_records(files))
+    create(milvus, names["vocab"], fields.vocab(), _vocab_records(files))
     record = {**manifest, "backend": "milvus", "milvus": {
-        "build_id": build, "collections": names, "schema": schema.SCHEMA_VERSION,
+        "build_id": build, "collections": names, "schema": fields.SCHEMA_VERSION,
         "vocabulary": files.sparse.n_terms}}
     published_at = time.time()
-    create(milvus, names["manifest"], schema.manifest(), iter([[{
+    create(milvus, names["manifest"], fields.manifest(), iter([[{
         "id": 0, "manifest": json.dumps(record, ensure_ascii=False), "published_at": published_at,
-        "retired_at": 0.0, schema.PAD_FIELD: schema.PAD}]]))
+        "retired_at": 0.0, fields.PAD_FIELD: fields.PAD}]]))
     switch_to(target, build, published_at)
     # The build directory stays as the local record of what was published.
-    builds.record_in_manifest(build_dir, backend="milvus", milvus=record["milvus"])
+    directory.record_in_manifest(build_dir, backend="milvus", milvus=record["milvus"])
     drop_retired(settings, now=published_at)
     return build
 
@@ -83,9 +83,9 @@ def _chunk_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
         info = files.docs.document_info(sorted({c.doc_id for c in batch}))
         out = []
         for c in batch:
-            _check_bytes(c.text, schema.MAX_VARCHAR, f"chunk {c.row}", "lower QA_CHUNK_CHARS")
+            _check_bytes(c.text, fields.MAX_VARCHAR, f"chunk {c.row}", "lower QA_CHUNK_CHARS")
             weights = pack_weights(c.bm25)
-            _check_bytes(weights, schema.MAX_VARCHAR, f"the BM25 weights of chunk {c.row}", "lower QA_CHUNK_CHARS")
+            _check_bytes(weights, fields.MAX_VARCHAR, f"the BM25 weights of chunk {c.row}", "lower QA_CHUNK_CHARS")
             doc = info[c.doc_id]
             out.append({"id": c.row, "vector": c.vector, "bm25": c.bm25, "doc_idx": c.doc_idx, "doc_id": c.doc_id,
                         "start": c.start, "end": c.end, "ordinal": c.ordinal, "text": c.text,
@@ -103,11 +103,11 @@ def _sentence_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
 def _document_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for idx, doc in files.documents():
-        _check_bytes(doc.doc_id, schema.MAX_DOC_ID_BYTES, f"document id {doc.doc_id!r}", "shorten the file name")
+        _check_bytes(doc.doc_id, fields.MAX_DOC_ID_BYTES, f"document id {doc.doc_id!r}", "shorten the file name")
         for part, piece in enumerate(_text_parts(doc.text)):
             batch.append({"id": (idx << 16) + part, "idx": idx, "part": part, "doc_id": doc.doc_id,
                           "doc": _doc_json(doc.title, doc.url, doc.date, doc.source, doc.kind), "text": piece,
-                          schema.PAD_FIELD: schema.PAD})
+                          fields.PAD_FIELD: fields.PAD})
         if len(batch) >= BATCH_ROWS // 10:  # documents are large: smaller batches keep gRPC messages small
             yield batch
             batch = []
@@ -120,8 +120,8 @@ def _vocab_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
     def make(lo: int, hi: int) -> list[dict[str, Any]]:
         out = []
         for token, tid, df in items[lo:hi]:
-            _check_bytes(token, schema.MAX_TOKEN_BYTES, f"token {token[:20]!r}…", "report it: tokens are words")
-            out.append({"token": token, "tid": tid, "df": df, schema.PAD_FIELD: schema.PAD})
+            _check_bytes(token, fields.MAX_TOKEN_BYTES, f"token {token[:20]!r}…", "report it: tokens are words")
+            out.append({"token": token, "tid": tid, "df": df, fields.PAD_FIELD: fields.PAD})
         return out
 
     return _batched(len(items), make)
@@ -130,7 +130,7 @@ def _vocab_records(files: BuildFiles) -> Iterator[list[dict[str, Any]]]:
 def _doc_json(title: str, url: str | None, date: str | None, source: str | None, kind: str) -> str:
     value = json.dumps({"title": title, "url": url, "date": date, "source": source, "kind": kind},
                        ensure_ascii=False)
-    _check_bytes(value, schema.MAX_VARCHAR, f"the metadata of document {title[:20]!r}…", "shorten its title")
+    _check_bytes(value, fields.MAX_VARCHAR, f"the metadata of document {title[:20]!r}…", "shorten its title")
     return value
 
 
@@ -139,7 +139,7 @@ def _text_parts(text: str) -> list[str]:
     data = text.encode("utf-8")
     parts, start = [], 0
     while True:
-        end = min(start + schema.TEXT_PART_BYTES, len(data))
+        end = min(start + fields.TEXT_PART_BYTES, len(data))
         while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: step back to the lead byte
             end -= 1
         parts.append(data[start:end].decode("utf-8"))

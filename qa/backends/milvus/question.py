@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.backends.milvus import schema
+from qa.backends.milvus import fields
 from qa.backends.milvus.client import MilvusBackendError, in_list
 from qa.backends.milvus.reader import (
     CHUNK_FIELDS,
@@ -59,7 +59,7 @@ class MilvusQuestion:
         return self.reader.names
 
     def _dense_params(self, k: int) -> dict[str, Any]:
-        return {"metric_type": "IP", "params": {"ef": max(k, schema.HNSW_EF_SEARCH)}}
+        return {"metric_type": "IP", "params": {"ef": max(k, fields.HNSW_EF_SEARCH)}}
 
     @reported
     def candidates(self, n: int) -> np.ndarray:

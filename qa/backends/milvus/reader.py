@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from qa.backends.milvus import schema
+from qa.backends.milvus import fields
 from qa.backends.milvus.client import (
     MilvusBackendError,
     Target,
@@ -72,9 +72,9 @@ class MilvusReader:
     def loaded(cls, target: Target, manifest: Mapping[str, Any]) -> MilvusReader:
         """A reader of the build this manifest describes, its collections loaded into Milvus's memory."""
         layout = manifest["milvus"].get("schema", 1)
-        if layout != schema.SCHEMA_VERSION:
+        if layout != fields.SCHEMA_VERSION:
             raise MilvusBackendError(f"build {manifest['milvus']['build_id']} in Milvus at {target.uri} was published "
-                                     f"with collection layout {layout}, this qa reads layout {schema.SCHEMA_VERSION}; "
+                                     f"with collection layout {layout}, this qa reads layout {fields.SCHEMA_VERSION}; "
                                      f"publish it again with `qa index --backend milvus`")
         reader = cls(target, manifest)
         for name in reader.names.values():
@@ -208,7 +208,7 @@ def query_vector(vector: np.ndarray) -> np.ndarray:
 
 
 def pack_weights(weights: Mapping[int, float]) -> str:
-    """A chunk's BM25 weights as the `weights` field stores them (see schema.chunks)."""
+    """A chunk's BM25 weights as the `weights` field stores them (see fields.chunks)."""
     ids = np.fromiter(weights.keys(), dtype="<u4", count=len(weights))
     values = np.fromiter(weights.values(), dtype="<f4", count=len(weights))
     return base64.b64encode(ids.tobytes() + values.tobytes()).decode("ascii")
@@ -222,7 +222,7 @@ def unpack_weights(packed: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def document_info_of(record: Mapping[str, Any]) -> DocumentInfo:
-    """The document metadata a chunk or document record carries (see schema._document_fields)."""
+    """The document metadata a chunk or document record carries (see fields._document_fields)."""
     doc = json.loads(record["doc"])
     return DocumentInfo(doc_id=record["doc_id"], title=doc["title"], url=doc["url"], date=doc["date"],
                         source=doc["source"], kind=doc["kind"])

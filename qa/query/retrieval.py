@@ -11,7 +11,7 @@ import numpy as np
 from qa.backends import IndexReader, QuestionView
 from qa.chunking import Chunk
 from qa.encoders import Embedder, passage_text
-from qa.ranking import Features, RankingParams, fuse, term_coverage
+from qa.query.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from qa import faq
 from qa.chunking import split_sentences
-from qa.retrieval import Hit, Query
+from qa.query.retrieval import Hit, Query
 
 FAQ = "faq"
 

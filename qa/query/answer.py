@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa import answerability, faq, faqhits, units
-from qa.evidence import Sentence, hit_sentences
-from qa.retrieval import Hit, Query, Retriever
+from qa import faq
+from qa.query import answerability, faqhits, units
+from qa.query.evidence import Sentence, hit_sentences
+from qa.query.retrieval import Hit, Query, Retriever
+from qa.query.units import Candidate
 from qa.tokens import worth_marking
-from qa.units import Candidate
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.normalize import normalize
-from qa.retrieval import Hit, Query
+from qa.query.retrieval import Hit, Query
 
 # A list enumerator ("1. ", "（2）", "- ") is layout, not part of the sentence's statement.
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}[.、)）]\s*|[（(]\d{1,2}[)）]\s*|[-*•]\s+)")

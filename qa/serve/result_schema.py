@@ -64,5 +64,5 @@ def _type(hint: Any, nested: list[type]) -> dict[str, Any]:
         return {"type": "array", "items": _type(items[0], nested), "minItems": len(items), "maxItems": len(items)}
     if origin is dict:
         return {"type": "object", "additionalProperties": _type(get_args(hint)[1], nested)}
-    raise TypeError(f"no JSON Schema for {hint!r}: extend qa/serve/schema.py")
+    raise TypeError(f"no JSON Schema for {hint!r}: extend qa/serve/result_schema.py")
 

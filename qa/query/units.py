@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.errors import QAError
-from qa.evidence import Sentence
-from qa.linear import Weights, read_weights
-from qa.retrieval import Hit, Query
+from qa.query.evidence import Sentence
+from qa.query.linear import Weights, read_weights
+from qa.query.retrieval import Hit, Query
 from qa.tokens import worth_marking
 
 MODEL_FILE = "answer_units.json"  # in this package; written by tools/fit_answer_units.py

@@ -29,11 +29,11 @@ class Weights:
 def read_weights(file: str, what: str, refit: str) -> Weights:
     """The weights in qa/<file>; a missing, malformed or inconsistent file fails with how to remake it."""
     try:
-        raw = json.loads(resources.files("qa").joinpath(file).read_text(encoding="utf-8"))
+        raw = json.loads(resources.files("qa.query").joinpath(file).read_text(encoding="utf-8"))
         mean, scale, coef = (np.asarray(raw[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
         weights = Weights(tuple(raw["features"]), mean, scale, coef, raw=raw)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QAError(f"cannot read the {what} qa/{file} ({exc}); {refit}") from None
+        raise QAError(f"cannot read the {what} qa/query/{file} ({exc}); {refit}") from None
     if not len(weights.features) == len(weights.mean) == len(weights.scale) == len(weights.coef):
-        raise QAError(f"qa/{file}: features, mean, scale and coef differ in length; {refit}")
+        raise QAError(f"qa/query/{file}: features, mean, scale and coef differ in length; {refit}")
     return weights

@@ -13,10 +13,10 @@ import jieba.posseg
 import numpy as np
 
 from qa.errors import QAError
-from qa.evidence import Sentence
-from qa.linear import read_weights
 from qa.normalize import normalize
-from qa.retrieval import Hit, Query, Retriever
+from qa.query.evidence import Sentence
+from qa.query.linear import read_weights
+from qa.query.retrieval import Hit, Query, Retriever
 from qa.tokens import STOPWORDS
 
 MODEL_FILE = "answerability.json"  # in this package; written by tools/fit_answerability.py
