@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  threads=getattr(args, "threads", None),
                                  metrics_host=getattr(args, "metrics_host", None),
                                  metrics_port=getattr(args, "metrics_port", None),
-                                 events_dir=getattr(args, "events_dir", None))
+                                 events_dir=getattr(args, "events_dir", None), ocr=getattr(args, "ocr", None))
         return handler(args, settings)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="rebuild the index from the corpus")
     p.add_argument("--corpus", type=Path, help="corpus directory (QA_CORPUS_DIR, default corpus/)")
     p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.add_argument("--ocr", choices=("on", "off"), help="read scanned PDF pages and .png/.jpg files with OCR "
+                   "(QA_OCR, default on)")
     p.add_argument("--rollback", action="store_true",
                    help="serve the previous build again instead of building (a second rollback undoes the first)")
     p.add_argument("--force", action="store_true",
@@ -101,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="events files or directories (default: the events directory, QA_EVENTS_DIR)")
     p.add_argument("--events-dir", help="the events directory read when no FILE_OR_DIR is given (QA_EVENTS_DIR)")
     p.add_argument("--cache-dir", type=Path, help="embedding cache directory (QA_CACHE_DIR)")
+    p.add_argument("--ocr", choices=("on", "off"), help="read scanned PDF pages and .png/.jpg files with OCR "
+                   "(QA_OCR, default on)")
     p.add_argument("--since", default="7d", help="7d, 24h, 30m or a date such as 2026-03-01 (default 7d); "
                    "'all' reads everything")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -255,7 +259,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     for src in result.sources:
         date = f" ({src.date})" if src.date else ""
         kind = "  [常见问题]" if src.kind == "faq" else ""
-        print(f"[{src.n}] {src.title}{date}  {src.chunk_id} @{src.start}-{src.end}{kind}")
+        where = f"  {src.location}" if src.location else ""
+        print(f"[{src.n}] {src.title}{date}{where}  {src.chunk_id} @{src.start}-{src.end}{kind}")
         print(f"    {_one_line(src.text)}")
     return 0
 

@@ -58,6 +58,10 @@ class Settings:
     # /metrics on the public port
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # on: recognise the text of scanned PDF pages and .png/.jpg files (RapidOCR, on the CPU); off: skip them
+    ocr: str = "on"
+    # The page's example questions, separated by "|", for a corpus without FAQ entries (whose questions come first).
+    examples: str = ""
 
     @property
     def cache_path(self) -> Path:
@@ -113,12 +117,13 @@ _RANGES = {
     "metrics_port": (1, 65535),
 }
 _OPTIONAL = {"metrics_port"}  # None (the default) is valid: no listener of its own
-_CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype": ("float16", "float32")}
+_CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype": ("float16", "float32"),
+            "ocr": ("on", "off")}
 # settings that also have a command-line flag, named in error messages
 _FLAGS = {"corpus_dir": "--corpus", "index_dir": "--index-dir", "cache_dir": "--cache-dir", "model": "--model",
           "backend": "--backend", "milvus_uri": "--milvus-uri", "log_format": "--log-format", "host": "--host",
           "port": "--port", "workers": "--workers", "threads": "--threads", "metrics_host": "--metrics-host",
-          "metrics_port": "--metrics-port", "events_dir": "--events-dir"}
+          "metrics_port": "--metrics-port", "events_dir": "--events-dir", "ocr": "--ocr"}
 
 
 def _names(name: str) -> str:

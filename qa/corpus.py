@@ -10,10 +10,17 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-from qa import faq
+from qa import documents, faq
+from qa.documents import zipguard
+from qa.documents.cache import ExtractCache, content_key
 from qa.errors import CorpusError
+from qa.inventory import Inventory, Skipped
 
-SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", *faq.TABLE_EXTENSIONS)
+TEXT_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", *faq.TABLE_EXTENSIONS)
+SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, *documents.EXTENSIONS)
+# Office's lock files (~$report.docx) and editors' backups (notes.md~) sit beside the files people mean to index.
+_TEMPORARY_PREFIXES = ("~$", ".~lock.")
+_TEMPORARY_SUFFIXES = ("~", ".tmp", ".swp", ".crdownload", ".part")
 FRONT_MATTER_KEYS = ("title", "date", "source", "url", "type")
 JSONL_KEYS = ("id", "text", "title", "url", "date")
 FAQ_JSONL_KEYS = ("id", "question", "answer", "alternates", "url", "category")
@@ -31,6 +38,8 @@ class Document:
     source: str | None = None
     # "faq": an FAQ entry, its text laid out by qa.faq.layout (questions, a blank line, the answer)
     kind: str = "passage"
+    # (offset, label) where each page or slide begins in text (PDF, PPTX); empty for other formats
+    locations: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,31 +52,86 @@ class DocumentInfo:
     date: str | None = None
     source: str | None = None
     kind: str = "passage"
+    locations: tuple[tuple[int, str], ...] = ()
 
 
-def iter_corpus(root: Path, notice: Notice | None = None) -> Iterator[Document]:
-    """Every document of every supported file under root (recursively, hidden entries skipped), one file in
-    memory at a time, files in path order; a duplicate doc_id fails naming both places. notice hears what is
-    worth saying but not wrong (e.g. that every sheet of a workbook is read)."""
+def iter_corpus(root: Path, notice: Notice | None = None, *, options: documents.ReadOptions | None = None,
+                inventory: Inventory | None = None) -> Iterator[Document]:
+    """Every document of every supported file under root (recursively), one file in memory at a time, files in
+    path order; a duplicate doc_id fails naming both places. notice hears what is worth saying but not wrong (e.g.
+    that every sheet of a workbook is read). The one rule for bad files: a file that cannot be opened as what its
+    extension says (encrypted, damaged, mislabelled, a zip bomb, no text) is skipped with a line naming it; a
+    mistake inside a text file (front matter, JSONL, FAQ columns) stops the build. inventory hears what was read
+    and every file skipped, with why."""
     root = Path(root)
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
         raise CorpusError(f"corpus directory {root} {what}; create it or pass --corpus DIR (QA_CORPUS_DIR)")
-    files = sorted(_walk(root))
+    counted = inventory if inventory is not None else Inventory()
+    files = sorted(_walk(root, counted))
     if not files:
         raise CorpusError(f"no corpus files found under {root}; add files with one of the extensions "
-                          f"{', '.join(SUPPORTED_EXTENSIONS)}")
+                          f"{', '.join(SUPPORTED_EXTENSIONS)}" + _skipped_hint(counted))
     origins: dict[str, str] = {}
     say = notice or (lambda _: None)
-    for path in files:
-        suffix = path.suffix.lower()
-        loaded = _table(root, path, say) if suffix in faq.TABLE_EXTENSIONS else _LOADERS[suffix](root, path)
-        for doc, origin in loaded:
-            if doc.doc_id in origins:
-                raise CorpusError(f"duplicate doc_id {doc.doc_id!r} in {origins[doc.doc_id]} and {origin}; "
-                                  "rename one of the files or change one of the ids")
-            origins[doc.doc_id] = origin
-            yield doc
+    cache = ExtractCache(options.cache_path) if options is not None and options.cache_path is not None else None
+    try:
+        for path in files:
+            for doc, origin in _load(root, path, options or documents.ReadOptions(), cache, counted, say):
+                if doc.doc_id in origins:
+                    raise CorpusError(f"duplicate doc_id {doc.doc_id!r} in {origins[doc.doc_id]} and {origin}; "
+                                      "rename one of the files or change one of the ids")
+                origins[doc.doc_id] = origin
+                yield doc
+    finally:
+        if cache is not None:
+            cache.close()
+    if not origins:
+        raise CorpusError(f"no readable documents under {root}" + _skipped_hint(counted))
+
+
+def _skipped_hint(inventory: Inventory) -> str:
+    return f" ({inventory.summary()})" if inventory.skipped else ""
+
+
+def _load(root: Path, path: Path, options: documents.ReadOptions, cache: ExtractCache | None, inventory: Inventory,
+          say: Notice) -> Iterator[tuple[Document, str]]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in documents.EXTENSIONS:
+            loaded: Iterator[tuple[Document, str]] = iter([_document(root, path, options, cache, inventory, say)])
+        elif suffix in faq.TABLE_EXTENSIONS:
+            if suffix == ".xlsx":
+                zipguard.check(path, "xl/workbook.xml", "Excel (.xlsx)")
+            loaded = _table(root, path, say)
+        else:
+            loaded = _LOADERS[suffix](root, path)
+    except documents.UnreadableFile as exc:
+        inventory.skipped.append(Skipped(path.relative_to(root).as_posix(), str(exc).removeprefix(f"{path}: ")))
+        say(f"skipped {exc}")
+        return
+    inventory.read[documents.kind_of(path) if suffix in documents.EXTENSIONS else suffix.lstrip(".")] += 1
+    yield from loaded
+
+
+def _document(root: Path, path: Path, options: documents.ReadOptions, cache: ExtractCache | None,
+              inventory: Inventory, say: Notice) -> tuple[Document, str]:
+    """A PDF, Word, PowerPoint or image file as one document, its extraction cached by the file's content."""
+    key = content_key(path, f"{documents.READER_VERSION}\x00ocr={options.ocr}") if cache is not None else ""
+    extracted = cache.get(key) if cache is not None else None
+    if extracted is None:
+        extracted = documents.extract(path, options)
+        if extracted.ocr_pages:
+            inventory.ocr_seconds += extracted.ocr_seconds
+            say(f"{path}: OCR read {extracted.ocr_pages} page(s) in {extracted.ocr_seconds:.1f} s")
+        if cache is not None:
+            cache.put(key, extracted)
+    else:
+        inventory.from_cache += 1
+    inventory.pages += extracted.pages
+    inventory.ocr_pages += extracted.ocr_pages
+    doc = Document(_doc_id(root, path), extracted.title, extracted.text, locations=extracted.locations)
+    return doc, str(path)
 
 
 def load_corpus(root: Path) -> list[Document]:
@@ -86,13 +150,31 @@ def corpus_fingerprint(docs: Iterable[Document] | Iterable[str]) -> str:
     return hashlib.sha256("\n".join(digests).encode("utf-8")).hexdigest()
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path, inventory: Inventory) -> Iterator[Path]:
+    """The supported files under root; every other file and hidden directory goes to inventory.skipped."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # prune .git and friends early
+        here = Path(dirpath)
+        for name in sorted(d for d in dirnames if d.startswith(".")):  # .git and friends: named, never walked
+            inventory.skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden directory"))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
-            path = Path(dirpath) / name
-            if not name.startswith(".") and path.suffix.lower() in SUPPORTED_EXTENSIONS:
+            path = here / name
+            reason = _skip_reason(name, path.suffix.lower())
+            if reason is None:
                 yield path
+            else:
+                inventory.skipped.append(Skipped(path.relative_to(root).as_posix(), reason))
+    inventory.skipped.sort(key=lambda s: s.path)
+
+
+def _skip_reason(name: str, suffix: str) -> str | None:
+    if name.startswith(_TEMPORARY_PREFIXES) or name.endswith(_TEMPORARY_SUFFIXES):
+        return "temporary file"
+    if name.startswith("."):
+        return "hidden file"
+    if suffix not in SUPPORTED_EXTENSIONS:
+        return f"unsupported extension {suffix}" if suffix else "no extension"
+    return None
 
 
 def _read_text(path: Path) -> str:

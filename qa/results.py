@@ -3,13 +3,13 @@ built (qa.serve.openapi derives the schema from these fields, so the two cannot 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any, Literal
 
 
-def described(text: str, **schema: Any) -> Any:
+def described(text: str, default: Any = MISSING, **schema: Any) -> Any:
     """A dataclass field whose OpenAPI description (and extra JSON Schema keywords) ride in its metadata."""
-    return field(metadata={"description": text, **schema})
+    return field(default=default, metadata={"description": text, **schema})
 
 
 RefusalReason = Literal["mismatch", "corrupt", "missing", "invalid", "unreadable"]
@@ -52,6 +52,9 @@ class Source:
         "answer; `passage`: a passage of a document.")
     matched_question: str | None = described("For an FAQ entry, its question (or alternate) nearest the one "
                                              "asked; null for a passage.")
+    location: str | None = described(
+        "Where the passage lies in its document: its page(s) (PDF) or slide (PowerPoint), then its heading path "
+        "below the title, e.g. \"第3页 · 第二章 / 退款\"; null when the document has neither.", default=None)
 
 
 @dataclass(frozen=True)

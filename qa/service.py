@@ -11,6 +11,7 @@ import numpy as np
 from qa import backends
 from qa.config import Settings
 from qa.corpus import Document
+from qa.documents.model import location_of
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
 from qa.live import LiveIndex, check_manifest
@@ -113,6 +114,8 @@ class QAService:
                 score=round(hit.score, 4), signals=Signals(**signals),
                 highlights=highlights(normalize(hit.chunk.text), query), kind="faq" if matched else "passage",
                 matched_question=matched.question if matched else None,
+                location=None if matched else location_of(doc.locations, hit.chunk.headings, hit.chunk.start,
+                                                          hit.chunk.end),
             ))
         return out
 

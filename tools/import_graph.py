@@ -17,7 +17,7 @@ from pathlib import Path
 # (layer name, module prefixes); the first prefix that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens")),
-    ("text", ("qa.corpus", "qa.chunking", "qa.faq")),
+    ("text", ("qa.corpus", "qa.chunking", "qa.faq", "qa.documents", "qa.inventory")),
     ("encoders", ("qa.encoders",)),
     ("index", ("qa.index",)),
     ("backends", ("qa.backends",)),

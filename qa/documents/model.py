@@ -98,3 +98,17 @@ def first_heading(text: str) -> str:
         if line.startswith("#"):
             return line.lstrip("#").strip()
     return ""
+
+
+def location_of(locations: Locations, headings: tuple[str, ...], start: int, end: int) -> str | None:
+    """Where text[start:end] lies, for a citation: its page(s) or slide, then its heading path below the title
+    ("第3页 · 第二章 / 退款"); None when the document has neither."""
+    labels = [label for offset, label in locations if offset <= start]
+    first = labels[-1] if labels else (locations[0][1] if locations else None)
+    last = next((label for offset, label in reversed(locations) if offset < end), first)
+    parts = []
+    if first is not None:
+        parts.append(first if last == first else f"{first}–{last}")
+    if len(headings) > 1:
+        parts.append(" / ".join(headings[1:]))
+    return " · ".join(parts) or None

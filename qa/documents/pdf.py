@@ -75,10 +75,7 @@ def _read(path: Path, pdf: object, options: ReadOptions) -> Extracted:
 
 
 def _metadata_title(pdf: object) -> str:
-    try:
-        title = pdf.get_metadata_value("Title")  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 -- a damaged Info dictionary only costs the title
-        return ""
+    title = pdf.get_metadata_value("Title")  # type: ignore[attr-defined]
     return " ".join(str(title or "").split())
 
 

@@ -16,6 +16,7 @@ from qa import __version__
 from qa.chunking import ChunkSettings, chunk_document, chunk_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
+from qa.documents.model import ReadOptions
 from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
 from qa.errors import CorpusError, QAError
 from qa.index import directory
@@ -24,6 +25,7 @@ from qa.index.docstore import DocStore
 from qa.index.layout import DOCS
 from qa.index.progress import duration
 from qa.index.writer import BuildWriter
+from qa.inventory import Inventory
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
 
@@ -35,6 +37,7 @@ TEXT_BATCH = 32768  # texts per step: read, hashed, embedded (e5-torch sorts the
 PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
 SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
 _SCRIPT_SAMPLE_CHARS = 20_000
+EXTRACT_CACHE = "extract-cache.sqlite"  # beside the embedding cache (qa.documents.cache)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class BuildReport:
     embedded: int
     cache_hits: int
     build_id: str = ""
+    files: str = ""  # what was read of the corpus directory and what was skipped (qa.inventory)
 
     @property
     def chunks_per_second(self) -> float:
@@ -54,7 +58,8 @@ class BuildReport:
     def summary(self) -> str:
         return (f"indexed {self.documents} documents, {self.chunks} chunks ({self.sentences} sentences) in "
                 f"{self.seconds:.1f} s, {self.chunks_per_second:.1f} chunks/s, "
-                f"{self.cache_hits} of {self.embedded} embeddings from cache; build {self.build_id}")
+                f"{self.cache_hits} of {self.embedded} embeddings from cache; build {self.build_id}"
+                + (f"; {self.files}" if self.files else ""))
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
         build = directory.new_build_dir(settings.index_dir)
         try:
             writer = BuildWriter(build, embedder.dim, settings.sentence_dtype)
-            corpus = _read_corpus(settings, writer, say)
+            inventory = Inventory()
+            corpus = _read_corpus(settings, writer, say, inventory)
             writer.start_vectors()
             encoder = Encoders(*(CachedEncoder(embedder, cache, group_size=TEXT_BATCH, prepare=passage_text,
                                                prepare_version=PASSAGE_TEXT_VERSION, queries=queries)
@@ -101,7 +107,8 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                 "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
                 "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
                 "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,
-                           "chunks": writer.n_chunks, "sentences": writer.n_sentences},
+                           "chunks": writer.n_chunks, "sentences": writer.n_sentences,
+                           "files": inventory.as_manifest()},
                 "dense": dense, "sentence_dtype": settings.sentence_dtype,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 2),
@@ -112,7 +119,7 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             raise
     return BuildReport(documents=writer.n_documents, chunks=writer.n_chunks, sentences=writer.n_sentences,
                        seconds=time.perf_counter() - started, embedded=writer.n_chunks + writer.n_sentences,
-                       cache_hits=hits, build_id=build.name)
+                       cache_hits=hits, build_id=build.name, files=inventory.summary())
 
 
 def up_to_date(settings: Settings) -> dict[str, object] | None:
@@ -129,18 +136,24 @@ def up_to_date(settings: Settings) -> dict[str, object] | None:
             settings.model, {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
             settings.sentence_dtype, settings.backend, __version__, settings.ann_threshold, settings.ann_nprobe):
         return None
-    fingerprint = corpus_fingerprint(document_digest(doc) for doc in iter_corpus(settings.corpus_dir))
+    fingerprint = corpus_fingerprint(document_digest(doc) for doc in iter_corpus(
+        settings.corpus_dir, options=read_options(settings)))
     return manifest if fingerprint == manifest["corpus"]["fingerprint"] else None
 
 
-def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice) -> dict[str, object]:
+def read_options(settings: Settings) -> ReadOptions:
+    """How PDFs, Office files and images are read: OCR on or off, extracted texts cached beside the embeddings."""
+    return ReadOptions(ocr=settings.ocr == "on", cache_path=settings.cache_path.parent / EXTRACT_CACHE)
+
+
+def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory: Inventory) -> dict[str, object]:
     """Phase 1: every document's chunks, sentence spans and BM25 tokens go to the writer, one document at a time."""
     chunk_settings = ChunkSettings(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap)
     digests: list[str] = []
     sample: list[str] = []
     sampled = 0
     faq_entries = 0
-    for doc in iter_corpus(settings.corpus_dir, say):
+    for doc in iter_corpus(settings.corpus_dir, say, options=read_options(settings), inventory=inventory):
         chunks = chunk_document(doc, chunk_settings)
         spans = [chunk_sentences(doc, c) for c in chunks]
         tokens = [writer.token_ids(tokenize(c.match_text)) for c in chunks]

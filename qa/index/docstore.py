@@ -17,7 +17,8 @@ from qa.index.layout import REBUILD_HINT
 _SCHEMA = """
 CREATE TABLE documents (
     idx INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
-    url TEXT, date TEXT, source TEXT, text TEXT NOT NULL, kind TEXT NOT NULL
+    url TEXT, date TEXT, source TEXT, text TEXT NOT NULL, kind TEXT NOT NULL,
+    locations TEXT NOT NULL  -- JSON [[offset, label], ...]: where each page or slide begins
 );
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, text TEXT NOT NULL, headings TEXT NOT NULL);
 """
@@ -35,8 +36,9 @@ class DocStoreWriter:
         self._db.execute("BEGIN")
 
     def add_document(self, idx: int, doc: Document) -> None:
-        self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (idx, doc.doc_id, doc.title, doc.url, doc.date, doc.source, doc.text, doc.kind))
+        self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (idx, doc.doc_id, doc.title, doc.url, doc.date, doc.source, doc.text, doc.kind,
+                          json.dumps(doc.locations, ensure_ascii=False)))
 
     def add_chunks(self, rows: Sequence[tuple[int, str, tuple[str, ...]]]) -> None:
         self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?)",
@@ -93,14 +95,20 @@ class DocStore:
 
     def document(self, doc_id: str) -> Document | None:
         row = self._connection().execute(
-            "SELECT doc_id, title, text, url, date, source, kind FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return Document(*row) if row else None
+            "SELECT doc_id, title, text, url, date, source, kind, locations FROM documents WHERE doc_id = ?",
+            (doc_id,)).fetchone()
+        if row is None:
+            return None
+        doc_id, title, text, url, date, source, kind, locations = row
+        return Document(doc_id, title, text, url, date, source, kind, _locations(locations))
 
     def document_info(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
         out: dict[str, DocumentInfo] = {}
         for part in _batches(list(dict.fromkeys(doc_ids))):
-            query = f"SELECT doc_id, title, url, date, source, kind FROM documents WHERE doc_id IN ({_marks(part)})"
-            out.update((r[0], DocumentInfo(*r)) for r in self._connection().execute(query, part))
+            query = (f"SELECT doc_id, title, url, date, source, kind, locations FROM documents "
+                     f"WHERE doc_id IN ({_marks(part)})")
+            out.update((doc_id, DocumentInfo(doc_id, title, url, date, source, kind, _locations(locations)))
+                       for doc_id, title, url, date, source, kind, locations in self._connection().execute(query, part))
         return out
 
     def n_documents(self) -> int:
@@ -109,9 +117,9 @@ class DocStore:
     def iter_documents(self) -> Iterator[tuple[int, Document]]:
         """(idx, document) of every document in idx order, read as the cursor advances."""
         cursor = self._connection().execute(
-            "SELECT idx, doc_id, title, text, url, date, source, kind FROM documents ORDER BY idx")
-        for idx, *fields in cursor:
-            yield idx, Document(*fields)
+            "SELECT idx, doc_id, title, text, url, date, source, kind, locations FROM documents ORDER BY idx")
+        for idx, doc_id, title, text, url, date, source, kind, locations in cursor:
+            yield idx, Document(doc_id, title, text, url, date, source, kind, _locations(locations))
 
     def iter_chunk_texts(self, start: int, stop: int, batch: int) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
         """Rows start..stop-1 in order, in lists of at most batch rows (for streaming the embedding pass)."""
@@ -127,6 +135,10 @@ class DocStore:
         for db in opened:
             db.close()
         self._local = threading.local()
+
+
+def _locations(stored: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(offset), str(label)) for offset, label in json.loads(stored))
 
 
 def _batches(items: list[Any]) -> Iterator[list[Any]]:

@@ -1,8 +1,11 @@
-"""The files of a format-3 build directory (see README, "The index directory")."""
+"""The files of a format-4 build directory (see README, "The index directory")."""
 
-FORMAT_VERSION = 3  # 3: documents have a kind (passage or faq); FAQ questions are embedded as questions
+# 3: documents have a kind (passage or faq); FAQ questions are embedded as questions
+# 4: documents have locations (where each PDF page or slide begins)
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
-DOCS = "docs.sqlite"  # documents(idx, doc_id, title, url, date, source, text, kind), chunks(row, text, headings)
+# documents(idx, doc_id, title, url, date, source, text, kind, locations), chunks(row, text, headings)
+DOCS = "docs.sqlite"
 CHUNK_META = "chunk_meta.npy"  # int32 (n, 4): document idx, start, end, ordinal within the document
 CHUNK_VECTORS = "chunk_vectors.npy"  # float32 (n, dim), unit rows
 ANN = "dense.faiss"  # IVF index over chunk_vectors, present when manifest["dense"]["kind"] == "ivf"
