@@ -32,9 +32,11 @@ run: setup
 	$(QA) index
 	$(QA) serve --host $(HOST) --port $(PORT) $(if $(METRICS_PORT),--metrics-port $(METRICS_PORT))
 
-# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser of its own); it also
+# prints the test PDFs (tests/test_documents.py), in Noto CJK, and qpdf encrypts one of them.
 browser-deps:
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	test -x /usr/bin/chromium -a -x /usr/bin/qpdf -a -d /usr/share/fonts/opentype/noto || (apt-get update -qq && \
+		apt-get install -y -qq chromium fonts-noto-cjk qpdf >/dev/null)
 
 # Debian's nginx for the replica test (two `qa serve` behind it); the test runs its own nginx from a temp prefix, leaving /etc/nginx alone.
 nginx-deps:

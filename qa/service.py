@@ -126,6 +126,13 @@ class QAService:
             raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
         return doc
 
+    def example_questions(self) -> list[str]:
+        """Questions the page offers to try: the corpus's first FAQ questions, else QA_EXAMPLES ("|" between),
+        else none (never questions about documents this corpus may not have)."""
+        with self.live.lease() as loaded:
+            found = loaded.retriever.index.manifest["corpus"].get("example_questions") or []
+        return list(found) or [q.strip() for q in self.settings.examples.split("|") if q.strip()]
+
     def example_document_ids(self, n: int) -> list[str]:
         """Ids of up to n real documents (those of the first chunks), e.g. for the API description's examples."""
         with self.live.lease() as loaded:

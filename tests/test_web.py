@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from qa.serve.app import create_app
-from qa.serve.web import EXAMPLES, answer_pieces, document_blocks, passage_runs, split_marked
+from conftest import SEED_EXAMPLES
+from qa.serve.web import answer_pieces, document_blocks, passage_runs, split_marked
 from qa.service import QAService
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
@@ -47,7 +48,7 @@ def test_home_has_form_and_examples(client: FlaskClient) -> None:
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
     assert re.search(r'<form id="ask-form"[^>]*action="/"[^>]*method="get"', text)
     assert re.search(r'<input id="q" name="q"[^>]*placeholder="[^"]+"', text)
-    for example in EXAMPLES:
+    for example in SEED_EXAMPLES:
         assert f">{html.escape(example)}</a>" in text
     assert 'id="results"' in text and 'class="answer' not in text
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.documents.model import TextBuilder, page_label
 
@@ -37,6 +37,7 @@ class Line:
     size: float  # font size (OCR: the line's height)
     bold: bool = False
     row: bool = False  # a table row: its cells joined by CELL_SEPARATOR
+    full: bool = False  # reaches its column's right edge: a paragraph may go on in the next column or page
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,12 @@ def body_lines(page: Page, running: set[tuple[str, str]]) -> list[Line]:
     kept = [line for line in page.lines
             if not ((key := _margin_key(page, line)) is not None and (key in running or _PAGE_NUMBER.fullmatch(
                 line.text)))]
-    return reading_order(kept, page.width)
+    mid = page.width / 2
+    edges: dict[bool, float] = {}
+    for line in kept:
+        edges[line.x0 >= mid] = max(edges.get(line.x0 >= mid, 0.0), line.x1)
+    marked = [replace(line, full=line.x1 >= edges[line.x0 >= mid] - 1.5 * line.size) for line in kept]
+    return reading_order(marked, page.width)
 
 
 def reading_order(lines: Sequence[Line], width: float) -> list[Line]:
@@ -165,8 +171,8 @@ def _continues(block: _Block, previous: Line, line: Line, level: int) -> bool:
     if line.row:  # a table: its rows stay together, one line each
         return line.page == previous.page and 0 <= previous.top - line.top <= max(previous.size, line.size) * 3
     step = previous.top - line.top
-    if line.page != previous.page or step < 0:  # a new page or column: a sentence may go on there
-        return not previous.text.rstrip().endswith(tuple(_SENTENCE_END)) and not level
+    if line.page != previous.page or step < 0:  # a new page or column: a full last line goes on there
+        return not level and (previous.full or not previous.text.rstrip().endswith(tuple(_SENTENCE_END)))
     # Wrapped lines sit about 1.2-1.5 sizes apart; a blank line or a paragraph margin makes it 2 and more.
     return step <= max(previous.size, line.size) * 1.75 and (level > 0 or abs(line.size - previous.size) < 1)
 

@@ -65,8 +65,8 @@ def _read(path: Path, pdf: object, options: ReadOptions) -> Extracted:
     running = layout.running_keys(pages)
     body = layout.body_size(pages)
     levels = layout.heading_levels(pages, body)
-    for page in pages:
-        layout.write_blocks(layout.body_lines(page, running), body, levels, out)
+    # One stream of lines for all pages: a paragraph goes on across a page break.
+    layout.write_blocks((line for page in pages for line in layout.body_lines(page, running)), body, levels, out)
     text = out.text()
     if not text.strip():
         raise UnreadableFile(f"{path}: no text in this PDF beyond running headers and page numbers")
@@ -107,10 +107,10 @@ def _text_lines(page: object, number: int) -> list[layout.Line]:
                 continue
             raw.FPDFText_GetCharBox(handle, i, *boxes)
             left, right, bottom, top = (b.value for b in boxes)
-            if geometry and top < geometry[-1][2] - 1:  # below the last character's bottom: a new line
+            if geometry and _below(top, geometry):  # PDFium gave no line break, but this is the next line
                 flush()
             size = raw.FPDFText_GetFontSize(handle, i)
-            if geometry and _cell_gap(left, geometry, chars, char):  # a wide gap on one line: table cells
+            if geometry and _cell_gap(left, top - bottom, size, geometry, chars, char):  # table cells
                 while chars and chars[-1] == " ":
                     chars.pop()
                 chars.append(layout.CELL_SEPARATOR)
@@ -122,9 +122,17 @@ def _text_lines(page: object, number: int) -> list[layout.Line]:
     return lines
 
 
-def _cell_gap(left: float, geometry: list[tuple[float, float, float, float, float, bool]], chars: list[str],
-              char: str) -> bool:
-    height = max(g[3] - g[2] for g in geometry)
+def _below(top: float, geometry: list[tuple[float, float, float, float, float, bool]]) -> bool:
+    """A character wholly below the line so far, by more than half its height (an underscore or a comma hangs
+    below the baseline, yet stays on the line)."""
+    bottom = min(g[2] for g in geometry)
+    return top < bottom - 0.5 * max(g[3] - g[2] for g in geometry)
+
+
+def _cell_gap(left: float, height: float, size: float, geometry: list[tuple[float, float, float, float, float, bool]],
+              chars: list[str], char: str) -> bool:
+    # The tallest glyph so far, this one's, or half the font size: "一" alone is a hairline, no measure of a gap.
+    height = max(height, 0.5 * size, *(g[3] - g[2] for g in geometry))
     previous = next((c for c in reversed(chars) if c != " "), "")
     if not previous or unicodedata.category(previous)[0] == "P" or unicodedata.category(char)[0] == "P":
         return False  # a full-width "。" or "，" is drawn narrow, leaving a gap that separates nothing

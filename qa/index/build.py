@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from qa import __version__
+from qa import __version__, faq
 from qa.chunking import ChunkSettings, chunk_document, chunk_sentences
 from qa.config import Settings
 from qa.corpus import corpus_fingerprint, document_digest, iter_corpus
@@ -37,6 +37,7 @@ TEXT_BATCH = 32768  # texts per step: read, hashed, embedded (e5-torch sorts the
 PROBE_TEXTS = 16  # texts embedded before the build starts, to estimate its duration
 SLOW_DOCUMENT_SECONDS = 180  # warn about a document that alone takes longer than this to embed
 _SCRIPT_SAMPLE_CHARS = 20_000
+EXAMPLE_QUESTIONS = 4
 EXTRACT_CACHE = "extract-cache.sqlite"  # beside the embedding cache (qa.documents.cache)
 
 
@@ -153,12 +154,15 @@ def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory
     sample: list[str] = []
     sampled = 0
     faq_entries = 0
+    examples: list[str] = []  # the page's example questions: the first FAQ entries' questions
     for doc in iter_corpus(settings.corpus_dir, say, options=read_options(settings), inventory=inventory):
         chunks = chunk_document(doc, chunk_settings)
         spans = [chunk_sentences(doc, c) for c in chunks]
         tokens = [writer.token_ids(tokenize(c.match_text)) for c in chunks]
         writer.add_document(doc, chunks, [s for s, _ in spans], tokens, questions=spans[0][1] if spans else 0)
         faq_entries += doc.kind == "faq"
+        if doc.kind == "faq" and len(examples) < EXAMPLE_QUESTIONS:
+            examples.append(faq.one_line(doc.text[slice(*faq.question_spans(doc.text)[0])]))
         digests.append(document_digest(doc))
         if sampled < _SCRIPT_SAMPLE_CHARS:
             sample.extend(c.text for c in chunks)
@@ -167,7 +171,8 @@ def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory
         raise CorpusError(f"the corpus in {settings.corpus_dir} has headings but no body text to index; "
                           f"add paragraphs under the headings")
     # The corpus's script tells the ranking when a question is cross-lingual (see qa.query.retrieval).
-    return {"fingerprint": corpus_fingerprint(digests), "cjk": mostly_cjk("".join(sample)), "faq_entries": faq_entries}
+    return {"fingerprint": corpus_fingerprint(digests), "cjk": mostly_cjk("".join(sample)), "faq_entries": faq_entries,
+            "example_questions": examples}
 
 
 def _plan(writer: BuildWriter, encoder: Encoders, say: Notice) -> int:

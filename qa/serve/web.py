@@ -17,12 +17,6 @@ from qa.serve.question_events import event_log, record_question
 
 web = Blueprint("web", __name__)
 
-EXAMPLES = (
-    "付款失败但钱被扣了两次怎么办？",
-    "支付失敗了怎麼辦？",
-    "换了新手机要注意什么？",
-    "What should I do if my payment keeps failing?",
-)
 PAGE_TOP_K = 5
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*?)[ \t#]*")
@@ -47,20 +41,25 @@ class Piece(NamedTuple):
     quote: int | None = None  # ... and to the answer's quote-th sentence inside it
 
 
+PAGE_MARKER = -1  # a Block that is a page or slide marker ("第3页"), not text of the document
+
+
 class Block(NamedTuple):
-    level: int  # 0 for a paragraph, 2..4 for a heading rendered as <h2>..<h4>
+    level: int  # 0 for a paragraph, 2..4 for a heading rendered as <h2>..<h4>, PAGE_MARKER for a page marker
     segments: list[Segment]
 
 
 @web.get("/")
 def index() -> tuple[str, int]:
     question = request.args.get("q", "")
-    context: dict[str, Any] = {"question": question, "examples": EXAMPLES, "page": None, "error": None,
+    context: dict[str, Any] = {"question": question, "examples": [], "page": None, "error": None,
                                "unavailable": None, "feedback": event_log() is not None}
     service = loaded_service()
     status = 200
     if service is None:
         context["unavailable"], status = unavailable_reason(), 503
+    else:
+        context["examples"] = service.example_questions()
     elif question.strip():
         try:
             result = record_question(service.ask(question, PAGE_TOP_K), "page")
@@ -76,7 +75,7 @@ def document(doc_id: str) -> str:
     doc = current_service().document(doc_id)
     passage = _passage_range(len(doc.text))
     anchor = request.args.get("chunk") or "passage"
-    return render_template("doc.html", doc=doc, blocks=document_blocks(doc.text, passage, anchor),
+    return render_template("doc.html", doc=doc, blocks=document_blocks(doc.text, passage, anchor, doc.locations),
                            anchor=anchor if passage else None)
 
 
@@ -172,11 +171,16 @@ def _clipped(text: str, start: int, end: int, ranges: list[list[int]]) -> list[S
     return split_marked(text[start:end], [(s - start, e - start) for s, e in ranges if s < end and e > start])
 
 
-def document_blocks(text: str, passage: tuple[int, int] | None, anchor: str) -> list[Block]:
-    """Paragraphs and `#` headings of a document, with the passage marked and its first mark anchored."""
+def document_blocks(text: str, passage: tuple[int, int] | None, anchor: str,
+                    locations: Sequence[tuple[int, str]] = ()) -> list[Block]:
+    """Paragraphs and `#` headings of a document, with the passage marked and its first mark anchored; a page or
+    slide marker (level PAGE_MARKER) before the block in which that page or slide begins."""
     blocks: list[Block] = []
     anchored = False
+    markers = list(locations)
     for level, start, end in _layout(text):
+        while markers and markers[0][0] < end:
+            blocks.append(Block(PAGE_MARKER, [Segment(markers.pop(0)[1])]))
         ranges = [(passage[0] - start, passage[1] - start)] if passage else []
         segments = split_marked(text[start:end], ranges, None if anchored else anchor)
         anchored = anchored or any(seg.anchor for seg in segments)
