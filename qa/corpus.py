@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -14,13 +13,11 @@ from qa import documents, faq
 from qa.documents import zipguard
 from qa.documents.cache import ExtractCache, content_key
 from qa.errors import CorpusError
-from qa.inventory import Inventory, Skipped
+from qa.inventory import Inventory, Skipped, walk
 
 TEXT_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", *faq.TABLE_EXTENSIONS)
 SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, *documents.EXTENSIONS)
-# Office's lock files (~$report.docx) and editors' backups (notes.md~) sit beside the files people mean to index.
-_TEMPORARY_PREFIXES = ("~$", ".~lock.")
-_TEMPORARY_SUFFIXES = ("~", ".tmp", ".swp", ".crdownload", ".part")
+
 FRONT_MATTER_KEYS = ("title", "date", "source", "url", "type")
 JSONL_KEYS = ("id", "text", "title", "url", "date")
 FAQ_JSONL_KEYS = ("id", "question", "answer", "alternates", "url", "category")
@@ -68,7 +65,7 @@ def iter_corpus(root: Path, notice: Notice | None = None, *, options: documents.
         what = "is not a directory" if root.exists() else "does not exist"
         raise CorpusError(f"corpus directory {root} {what}; create it or pass --corpus DIR (QA_CORPUS_DIR)")
     counted = inventory if inventory is not None else Inventory()
-    files = sorted(_walk(root, counted))
+    files = sorted(walk(root, SUPPORTED_EXTENSIONS, counted))
     if not files:
         raise CorpusError(f"no corpus files found under {root}; add files with one of the extensions "
                           f"{', '.join(SUPPORTED_EXTENSIONS)}" + _skipped_hint(counted))
@@ -148,33 +145,6 @@ def corpus_fingerprint(docs: Iterable[Document] | Iterable[str]) -> str:
     """SHA-256 hex digest over every field of every document (or over their digests), independent of order."""
     digests = sorted(d if isinstance(d, str) else document_digest(d) for d in docs)
     return hashlib.sha256("\n".join(digests).encode("utf-8")).hexdigest()
-
-
-def _walk(root: Path, inventory: Inventory) -> Iterator[Path]:
-    """The supported files under root; every other file and hidden directory goes to inventory.skipped."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        for name in sorted(d for d in dirnames if d.startswith(".")):  # .git and friends: named, never walked
-            inventory.skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden directory"))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            path = here / name
-            reason = _skip_reason(name, path.suffix.lower())
-            if reason is None:
-                yield path
-            else:
-                inventory.skipped.append(Skipped(path.relative_to(root).as_posix(), reason))
-    inventory.skipped.sort(key=lambda s: s.path)
-
-
-def _skip_reason(name: str, suffix: str) -> str | None:
-    if name.startswith(_TEMPORARY_PREFIXES) or name.endswith(_TEMPORARY_SUFFIXES):
-        return "temporary file"
-    if name.startswith("."):
-        return "hidden file"
-    if suffix not in SUPPORTED_EXTENSIONS:
-        return f"unsupported extension {suffix}" if suffix else "no extension"
-    return None
 
 
 def _read_text(path: Path) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+# Office's lock files (~$report.docx) and editors' backups (notes.md~) sit beside the files people mean to index.
+_TEMPORARY_PREFIXES = ("~$", ".~lock.")
+_TEMPORARY_SUFFIXES = ("~", ".tmp", ".swp", ".crdownload", ".part")
 SUMMARY_NAMES = 10  # skipped files named in the one-line summary; the manifest lists them all
 
 
@@ -46,3 +52,31 @@ class Inventory:
         return {"read": dict(sorted(self.read.items())), "pages": self.pages, "ocr_pages": self.ocr_pages,
                 "ocr_seconds": round(self.ocr_seconds, 2),
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+
+
+def walk(root: Path, supported: Sequence[str], inventory: Inventory) -> Iterator[Path]:
+    """The files under root with a supported extension; every other file, and each hidden directory (not
+    walked), goes to inventory.skipped with why."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in sorted(d for d in dirnames if d.startswith(".")):  # .git and friends: named, never walked
+            inventory.skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden directory"))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            path = here / name
+            reason = _skip_reason(name, path.suffix.lower(), supported)
+            if reason is None:
+                yield path
+            else:
+                inventory.skipped.append(Skipped(path.relative_to(root).as_posix(), reason))
+    inventory.skipped.sort(key=lambda s: s.path)
+
+
+def _skip_reason(name: str, suffix: str, supported: Sequence[str]) -> str | None:
+    if name.startswith(_TEMPORARY_PREFIXES) or name.endswith(_TEMPORARY_SUFFIXES):
+        return "temporary file"
+    if name.startswith("."):
+        return "hidden file"
+    if suffix not in supported:
+        return f"unsupported extension {suffix}" if suffix else "no extension"
+    return None

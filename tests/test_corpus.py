@@ -154,8 +154,8 @@ def test_corpus_path_is_a_file(tmp_path: Path) -> None:
 
 
 def test_no_supported_files_lists_extensions(tmp_path: Path) -> None:
-    write(tmp_path / "notes.docx", b"binary")
-    with pytest.raises(CorpusError, match=r"\.md.*\.jsonl"):
+    write(tmp_path / "notes.doc", b"binary")
+    with pytest.raises(CorpusError, match=r"\.md.*\.jsonl.*\.pdf.*notes\.doc \(unsupported extension \.doc\)"):
         load_corpus(tmp_path)
 
 

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import SEED_EXAMPLES
 from flask import Flask
 from flask.testing import FlaskClient
 
 from qa.serve.app import create_app
-from conftest import SEED_EXAMPLES
 from qa.serve.web import answer_pieces, document_blocks, passage_runs, split_marked
 from qa.service import QAService
 

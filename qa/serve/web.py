@@ -56,10 +56,10 @@ def index() -> tuple[str, int]:
                                "unavailable": None, "feedback": event_log() is not None}
     service = loaded_service()
     status = 200
+    if service is not None:
+        context["examples"] = service.example_questions()
     if service is None:
         context["unavailable"], status = unavailable_reason(), 503
-    else:
-        context["examples"] = service.example_questions()
     elif question.strip():
         try:
             result = record_question(service.ask(question, PAGE_TOP_K), "page")
