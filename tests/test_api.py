@@ -25,7 +25,7 @@ SPEC = spec_for(Settings(), [])
 
 ANSWERABLE = "付款失败但钱被扣了两次怎么办？"
 SOURCE_KEYS = {"n", "doc_id", "title", "url", "date", "chunk_id", "text", "start", "end", "score", "signals",
-               "highlights", "kind", "matched_question"}
+               "highlights", "kind", "matched_question", "location"}
 ERROR_LOGGER = "qa.serve.app"
 UNHANDLED = "unhandled error on "  # how the last-resort handler's log message begins
 
@@ -165,7 +165,7 @@ def test_document(client: FlaskClient, service: QAService) -> None:
     body = client.get(f"/api/documents/{doc_id}").get_json()
     doc = service.document(doc_id)
     assert body == {"doc_id": doc_id, "title": doc.title, "text": doc.text, "url": doc.url, "date": doc.date,
-                    "source": doc.source, "kind": "passage"}
+                    "source": doc.source, "kind": "passage", "locations": []}
 
 
 # --- every bad input ---------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ def _type(hint: Any, nested: list[type]) -> dict[str, Any]:
         return {"type": "array", "items": _type(get_args(hint)[0], nested)}
     if origin is tuple:
         items = get_args(hint)
+        if len(items) == 2 and items[1] is Ellipsis:  # tuple[X, ...]: any length
+            return {"type": "array", "items": _type(items[0], nested)}
+        if len(set(items)) > 1:  # tuple[int, str]: each position its own type
+            return {"type": "array", "prefixItems": [_type(item, nested) for item in items], "items": False,
+                    "minItems": len(items), "maxItems": len(items)}
         return {"type": "array", "items": _type(items[0], nested), "minItems": len(items), "maxItems": len(items)}
     if origin is dict:
         return {"type": "object", "additionalProperties": _type(get_args(hint)[1], nested)}
