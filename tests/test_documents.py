@@ -57,6 +57,7 @@ def test_pdf_text_keeps_structure_and_drops_running_headers(manual_pdf: Path) ->
     assert labels["第2页"] <= doc.text.index(CARD) < labels["第3页"]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_answers_cite_page_slide_and_heading(manual_pdf: Path, tmp_path: Path, embedder: Embedder) -> None:
     corpus = tmp_path / "corpus"
@@ -85,6 +86,7 @@ def test_answers_cite_page_slide_and_heading(manual_pdf: Path, tmp_path: Path, e
     assert [label for _, label in doc.locations] == ["第1页", "第2页", "第3页"]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_bad_files_each_get_a_line_and_the_build_goes_on(manual_pdf: Path, tmp_path: Path, nano: Embedder) -> None:
     corpus = tmp_path / "corpus"
@@ -120,6 +122,7 @@ def test_bad_files_each_get_a_line_and_the_build_goes_on(manual_pdf: Path, tmp_p
     assert report.documents == 1
 
 
+@pytest.mark.slow  # OCR: 25-50 s of CPU per page on this 2-core machine
 def test_scanned_page_and_image_are_read_by_ocr(tmp_path: Path, nano: Embedder) -> None:
     if chromium() is None:
         pytest.skip("chromium is not installed")

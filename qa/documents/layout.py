@@ -174,7 +174,9 @@ def _continues(block: _Block, previous: Line, line: Line, level: int) -> bool:
     if line.page != previous.page or step < 0:  # a new page or column: a full last line goes on there
         return not level and (previous.full or not previous.text.rstrip().endswith(tuple(_SENTENCE_END)))
     # Wrapped lines sit about 1.2-1.5 sizes apart; a blank line or a paragraph margin makes it 2 and more.
-    return step <= max(previous.size, line.size) * 1.75 and (level > 0 or abs(line.size - previous.size) < 1)
+    # Sizes measured by OCR (a line's height) wobble by a point or two within one paragraph.
+    same_size = abs(line.size - previous.size) < max(1.0, 0.15 * previous.size)
+    return step <= max(previous.size, line.size) * 1.75 and (level > 0 or same_size)
 
 
 def _numbered(block: _Block) -> _Block:
