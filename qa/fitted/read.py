@@ -88,10 +88,18 @@ def provenance(raw: dict[str, Any]) -> Provenance:
 
 
 def _params(cls: type[T], raw: dict[str, Any]) -> T:
-    names = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
+    # the field types are strings ("int", "float"): the records module postpones annotations
+    names = {f.name: f.type for f in fields(cls)}
     if set(raw) != set(names):
         raise ValueError(f"{cls.__name__} needs exactly {sorted(names)}, got {sorted(raw)}")
-    return cls(**{k: int(v) if names[k] == "int" else float(v) for k, v in raw.items()})
+    values: dict[str, Any] = {k: _number(k, v, names[k] == "int") for k, v in raw.items()}
+    return cls(**values)
+
+
+def _number(name: str, value: object, whole: bool) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+        raise ValueError(f"{name} must be {'an integer' if whole else 'a number'}, got {value!r}")
+    return value if whole else float(value)
 
 
 def _probability(value: object) -> float:
