@@ -123,12 +123,14 @@ def parse(line: str) -> Event:
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 _QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "time": str, "request_id": str, "channel": str, "question": str, "answered": bool, "answerability": _OPTIONAL_NUMBER,
+    "time": str, "request_id": str, "channel": str, "question": str, "answered": bool,
+    "answerability": _OPTIONAL_NUMBER,
     "sources": list, "build_id": str, "took_ms": _NUMBER}
 _FEEDBACK_FIELDS: dict[str, type | tuple[type, ...]] = {
     "time": str, "request_id": str, "helpful": bool, "comment": (str, type(None)), "known_request": bool}
 _SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {"doc_id": str, "kind": str, "score": _NUMBER}
-_TYPE_NAMES = {str: "a string", bool: "true or false", list: "an array", _NUMBER: "a number", _OPTIONAL_NUMBER: "a number or null",
+_TYPE_NAMES = {str: "a string", bool: "true or false", list: "an array", _NUMBER: "a number",
+               _OPTIONAL_NUMBER: "a number or null",
                (str, type(None)): "a string or null"}
 
 

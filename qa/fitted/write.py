@@ -28,6 +28,12 @@ from qa.fitted.records import (
 
 Part = RankingFit | AnswerFit | AnswerabilityFit | UnitsFit | GapThreshold
 ROOT = Path(__file__).resolve().parents[2]  # the repository the tools run in
+BENCH = ROOT.parent / "shared" / "bench"  # the shared data, ../shared/bench from the repository root
+# licence class of each set in ../shared/bench (see its README): DRCD is CC BY-SA, the others are for research
+BENCH_LICENCES: dict[str, Licence] = {"drcd": "free", "lcqmc": "research-only", "afqmc": "research-only",
+                                      "pairs": "research-only"}
+# a set tools/drcd.py prepared into the cache directory stands for the DRCD questions it was made from
+PREPARED = {"drcd": "../shared/bench/drcd/questions.jsonl"}
 
 
 class Clock:
@@ -36,13 +42,26 @@ class Clock:
     def __init__(self) -> None:
         self.started = time.perf_counter()
 
-    def provenance(self, tool: str, model_id: str, datasets: list[tuple[Path | str, Licence]],
-                   figures: dict[str, float], note: str = "") -> Provenance:
-        return Provenance(tool=tool, model_id=model_id, datasets=tuple(Dataset(repo_path(p), lic)
-                                                                       for p, lic in datasets),
+    def provenance(self, tool: str, model_id: str, datasets: list[Path | str], figures: dict[str, float],
+                   note: str = "") -> Provenance:
+        return Provenance(tool=tool, model_id=model_id, datasets=tuple(dict.fromkeys(map(dataset, datasets))),
                           commit=git_commit(), fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
                           fit_seconds=round(time.perf_counter() - self.started, 1),
                           figures={k: round(float(v), 4) for k, v in figures.items()}, note=note)
+
+
+def dataset(path: Path | str) -> Dataset:
+    """A data set read by a fit, named relative to the repository, with its licence class."""
+    name = repo_path(path)
+    if name.startswith("../shared/bench/"):
+        return Dataset(name, BENCH_LICENCES[name.split("/")[3]])
+    if name.startswith(("eval/", "corpus/")):
+        return Dataset(name, "free")  # the project's own questions and corpus
+    for source, original in PREPARED.items():
+        if name.startswith(".cache/") and source in name:
+            return Dataset(original, BENCH_LICENCES[source])
+    raise QAError(f"{name}: no licence class is known for it; fit from eval/, corpus/ or ../shared/bench "
+                  "(or add the set to qa/fitted/write.py with its licence)")
 
 
 def repo_path(path: Path | str) -> str:
