@@ -63,7 +63,7 @@ class AnswerParams:
     faq_max_chars: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no single truth value: compared by identity
 class Linear:
     """coef . (x - mean) / scale over the named features."""
 
