@@ -144,11 +144,11 @@ def _questions(index_dir: Path) -> list[dict[str, Any]]:
 
 
 def _ask(retriever: Any, question: dict[str, Any]) -> float:
-    from qa.query.answer import AnswerParams, build_answer
+    from qa.query.answer import build_answer
 
     started = time.perf_counter()
     query = retriever.prepare(question["question"], vector=np.asarray(question["vector"], dtype=np.float32))
-    build_answer(retriever, query, retriever.rank(query, 5, "hybrid"), AnswerParams())
+    build_answer(retriever, query, retriever.rank(query, 5, "hybrid"), retriever.fitted.answer)
     return (time.perf_counter() - started) * 1000
 
 

@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one self-contained page")
     p.add_argument("--limit", type=int, default=50, help="clusters reported and re-asked, largest first (50)")
     p.add_argument("--threshold", type=float, help="cosine two questions need to be one need (default: the "
-                   "one fitted for the model, qa/gaps/thresholds.json)")
+                   "one fitted for the model, qa/fitted/<model>/fitted.json)")
     p.set_defaults(handler=_gaps)
     return parser
 

@@ -71,9 +71,14 @@ class AskResult:
     answer: str = described("Extracted sentences, each followed by a [n] marker citing sources[n-1]; empty when "
                             "answered is false.")
     answered: bool = described("False when the corpus holds no passage that answers the question.")
-    answerability: float = described(
+    answerability: float | None = described(
         "Estimated probability that the corpus answers the question (a logistic model over retrieval and question "
-        "features); the service abstains below its threshold, fitted on the dev questions.", minimum=0, maximum=1)
+        "features, fitted for the embedding model); the service abstains below its threshold, fitted on the dev "
+        "questions. Null when calibrated is false.", minimum=0, maximum=1)
+    calibrated: bool = described(
+        "True when an answerability model was fitted for the embedding model (qa/fitted/). False: the model serves "
+        "uncalibrated, with neutral ranking and answer settings; it never abstains (answered is false only when "
+        "nothing was found) and answerability is null.")
     quotes: list[Quote] = described("Where each answer sentence lies, in answer order: the i-th [n] marker's "
                                     "sentence. Empty when answered is false.")
     matched_question: str | None = described(
@@ -144,6 +149,9 @@ class Health:
     documents: int = described("Documents in the index.", minimum=0)
     chunks: int = described("Passages (chunks) in the index.", minimum=0)
     model: str = described("Id of the embedding model the index was built with.")
+    calibrated: bool = described(
+        "True when the parameters the service answers with (ranking, answer composition, answerability) were "
+        "fitted for this model (qa/fitted/); false: neutral defaults and no abstention.")
     build_id: str = described("The index build this worker answers from.")
     index_built_at: str = described("ISO 8601 time the index was built.")
     loaded_at: str = described("ISO 8601 time this worker loaded the build.")

@@ -30,7 +30,7 @@ class QAService:
     def __init__(self, live: LiveIndex, settings: Settings, answer_params: AnswerParams | None = None):
         self.live = live
         self.settings = settings
-        self.answer_params = answer_params or AnswerParams()
+        self.answer_params = answer_params  # None: those fitted for the model (qa/fitted/), else neutral ones
 
     @classmethod
     def load(cls, settings: Settings, ranking: RankingParams | None = None,
@@ -78,10 +78,12 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
             hits = retriever.rank(query, k, mode)
-            answer = build_answer(retriever, query, hits, self.answer_params)
+            answer = build_answer(retriever, query, hits, self.answer_params or retriever.fitted.answer)
             sources = self.sources(retriever, query, hits)
+        p = answer.answerability
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
-                         answerability=round(answer.answerability, 4), quotes=quotes(answer, hits),
+                         answerability=None if p is None else round(p, 4),
+                         calibrated=retriever.fitted.calibrated, quotes=quotes(answer, hits),
                          matched_question=answer.matched_question, related_questions=related(answer, sources),
                          sources=sources, took_ms=_ms(started), build_id=loaded.build_id)
 
@@ -135,6 +137,7 @@ class QAService:
             manifest = loaded.retriever.index.manifest
             return Health(status="ok", documents=manifest["corpus"]["documents"],
                           chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
+                          calibrated=loaded.retriever.fitted.calibrated,
                           build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
                           load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
                           index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),

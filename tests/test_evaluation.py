@@ -13,7 +13,8 @@ from qa.results import AskResult, Signals, Source
 
 def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
             answerability: float = 0.5) -> AskResult:
-    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
+    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability,
+                     calibrated=True, quotes=[],
                      matched_question=None, related_questions=[], sources=sources, took_ms=took, build_id="b1")
 
 

@@ -1,4 +1,4 @@
-"""Refit the answerability model (qa/query/answerability.json) on the seed DEV set: logistic regression, cross-validated.
+"""Refit the answerability model (qa/fitted/<model>/fitted.json) on the seed DEV set: logistic regression, CV.
 
 Features come from the same code the service runs (`qa.query.answerability.features`). The held-out set, when given, is
 only scored with the fitted model, never used to fit or to choose anything.
@@ -11,7 +11,6 @@ The shipped model (default --features) leaves out `dense`: added to the others i
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from qa.config import Settings
 from qa.evaluation import load_questions
+from qa.fitted import FILE
+from qa.fitted.records import AnswerabilityFit, Linear
+from qa.fitted.write import Clock, write_part
 from qa.query import answerability
-from qa.query.answer import AnswerParams, gather_sentences
+from qa.query.answer import gather_sentences
 from qa.service import QAService
 
 MAX_FALSE_ABSTENTION = 0.05  # the bar for answerable questions that abstain
@@ -30,7 +32,7 @@ MAX_FALSE_ABSTENTION = 0.05  # the bar for answerable questions that abstain
 
 def feature_rows(service: QAService, path: Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     rows, labels, ids = [], [], []
-    params = AnswerParams()
+    params = service.answer_params or service.retriever.fitted.answer
     for q in load_questions(path):
         query = service.retriever.prepare(q.question)
         hits = service.retriever.rank(query, 5, "hybrid")
@@ -47,15 +49,19 @@ def main() -> None:
     parser.add_argument("--index-dir", type=Path, required=True)
     parser.add_argument("--dev", type=Path, default=Path("eval/seed_dev.jsonl"))
     parser.add_argument("--heldout", type=Path)
-    parser.add_argument("--features", default=",".join(answerability.load_model().features),
-                        help=f"comma-separated subset of {', '.join(answerability.FEATURES)} "
-                             "(default: those of the shipped model)")
+    parser.add_argument("--features", help=f"comma-separated subset of {', '.join(answerability.FEATURES)} "
+                                           "(default: those of the model's fitted one, else all but dense)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
-    parser.add_argument("--write", action="store_true", help="write qa/query/answerability.json")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write the answerability part of qa/fitted/<model>/{FILE} for the index's model")
     parser.add_argument("--dump", action="store_true", help="print each dev question's features and p")
     args = parser.parse_args()
+    clock = Clock()
     service = QAService.load(Settings.load(index_dir=args.index_dir))
-    names = tuple(args.features.split(","))
+    model_id = service.retriever.embedder.model_id
+    shipped = service.retriever.fitted.answerability
+    default = shipped.weights.features if shipped else tuple(f for f in answerability.FEATURES if f != "dense")
+    names = tuple(args.features.split(",")) if args.features else default
     x, y, ids = feature_rows(service, args.dev, names)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
@@ -66,7 +72,8 @@ def main() -> None:
     # the highest threshold that still answers all but MAX_FALSE_ABSTENTION of the answerable dev questions
     answerable = np.sort(oof[y == 1])
     threshold = float(answerable[int(np.floor(MAX_FALSE_ABSTENTION * len(answerable)))])
-    print(f"dev out-of-fold AUC {roc_auc_score(y, oof):.4f}, threshold {threshold:.4f}: "
+    figures = {"dev_oof_auc": float(roc_auc_score(y, oof)), "max_false_abstention_oof": MAX_FALSE_ABSTENTION}
+    print(f"dev out-of-fold AUC {figures['dev_oof_auc']:.4f}, threshold {threshold:.4f}: "
           f"answerable abstain {np.mean(oof[y == 1] < threshold):.3f}, "
           f"unanswerable abstain {np.mean(oof[y == 0] < threshold):.3f}")
     model.fit(z, y)
@@ -77,21 +84,21 @@ def main() -> None:
         p = model.predict_proba(z)[:, 1]
         for qid, row, label, prob, out in zip(ids, x, y, p, oof, strict=True):
             print(qid, label, f"p={prob:.3f} oof={out:.3f}", " ".join(f"{v:.3f}" for v in row))
-    fitted = answerability.Model(names, mean, scale, coef, float(model.intercept_[0]), threshold)
+    weights = Linear(names, mean.round(6), scale.round(6), coef.round(6))
+    intercept, threshold = round(float(model.intercept_[0]), 6), round(threshold, 6)
     if args.heldout:
         hx, hy, _ = feature_rows(service, args.heldout, names)
-        hp = np.array([fitted.probability(dict(zip(names, r, strict=True))) for r in hx])
-        print(f"held-out AUC {roc_auc_score(hy, hp):.4f}: answerable abstain {np.mean(hp[hy == 1] < threshold):.3f}, "
+        gate = AnswerabilityFit(weights, intercept, threshold, clock.provenance("", model_id, [], {}))
+        hp = np.array([answerability.probability(gate, dict(zip(names, r, strict=True))) for r in hx])
+        figures["heldout_auc"] = float(roc_auc_score(hy, hp))  # reported, never used to choose
+        print(f"held-out AUC {figures['heldout_auc']:.4f}: answerable abstain {np.mean(hp[hy == 1] < threshold):.3f}, "
               f"unanswerable abstain {np.mean(hp[hy == 0] < threshold):.3f}")
     if args.write:
-        out = Path(answerability.__file__).with_name(answerability.MODEL_FILE)
-        out.write_text(json.dumps({
-            "fitted_on": str(args.dev), "features": list(names), "mean": mean.round(6).tolist(),
-            "scale": scale.round(6).tolist(), "coef": coef.round(6).tolist(),
-            "intercept": round(float(model.intercept_[0]), 6), "threshold": round(threshold, 6),
-        }, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
-
+        provenance = clock.provenance("tools/fit_answerability.py", model_id, [args.dev], figures,
+                                      "the threshold keeps at most 5% of the dev answerable questions from abstaining "
+                                      "out of fold" + ("; held-out only scored" if args.heldout else ""))
+        out = write_part(model_id, "answerability", AnswerabilityFit(weights, intercept, threshold, provenance))
+        print(f"wrote the answerability part of {out}")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from pathlib import Path
 # (layer name, module prefixes); the first prefix that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens")),
+    ("fitted", ("qa.fitted",)),  # per-model fitted parameters: read by the query path and qa gaps
     ("text", ("qa.corpus", "qa.chunking", "qa.faq")),
     ("encoders", ("qa.encoders",)),
     ("index", ("qa.index",)),

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from qa.config import Settings
 from qa.encoders import PASSAGE_TEXT_VERSION, passage_text
 from qa.errors import QAError
+from qa.fitted import load_fitted
 from qa.gaps.read import event_files, parse_since, read_stream
 from qa.gaps.render import as_html, as_json, as_text
 from qa.gaps.report import build_report
 from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.service import QAService
 
-THRESHOLDS = "thresholds.json"  # written by tools/fit_gap_threshold.py
-REFIT = "tools/fit_gap_threshold.py --model {spec}"
+REFIT = "tools/fit_gap_threshold.py --model {spec} --write"
 
 
 @dataclass(frozen=True)
@@ -55,14 +53,13 @@ def run(options: GapsOptions, settings: Settings) -> int:
 
 
 def fitted_threshold(spec: str, model_id: str) -> float:
-    """The threshold tools/fit_gap_threshold.py fitted for this model (spec and exact id), or a QAError."""
-    table = json.loads((files("qa.gaps") / THRESHOLDS).read_text(encoding="utf-8"))
-    entry = table.get(spec)
-    if entry is None or entry["model_id"] != model_id:
-        fitted = ", ".join(f"{s} ({e['model_id']})" for s, e in table.items())
-        raise QAError(f"no clustering threshold was fitted for {spec} ({model_id}); fitted: {fitted}. Pass "
-                      f"--threshold (a cosine such as 0.9) or fit one: python {REFIT.format(spec=spec)}")
-    return float(entry["threshold"])
+    """The threshold tools/fit_gap_threshold.py fitted for this model (qa/fitted/<slug>/fitted.json), or a
+    QAError."""
+    fitted = load_fitted(model_id)
+    if fitted.gap_threshold is None:
+        raise QAError(f"no clustering threshold was fitted for {spec} ({model_id}). Pass --threshold (a cosine such "
+                      f"as 0.9) or fit one: python {REFIT.format(spec=spec)}")
+    return fitted.gap_threshold.threshold
 
 
 def _default_dir(settings: Settings) -> Path:

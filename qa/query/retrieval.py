@@ -11,6 +11,7 @@ import numpy as np
 from qa.backends import IndexReader, QuestionView
 from qa.chunking import Chunk
 from qa.encoders import Embedder, passage_text
+from qa.fitted import load_fitted
 from qa.query.ranking import Features, RankingParams, fuse, term_coverage
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
@@ -49,7 +50,8 @@ class Retriever:
     def __init__(self, index: IndexReader, embedder: Embedder, params: RankingParams | None = None) -> None:
         self.index = index
         self.embedder = embedder
-        self.params = params or RankingParams()
+        self.fitted = load_fitted(embedder.model_id)  # everything fitted for this model (or nothing: neutral)
+        self.params = params or self.fitted.ranking
         self.n = index.n_chunks
         # a term the corpus never uses is the rarest of all: it counts against every chunk's coverage
         self.unknown_idf = math.log(1 + (self.n + 0.5) / 0.5)

@@ -24,7 +24,7 @@ def install(app: Flask) -> None:
     app.teardown_request(_done)
 
 
-def note_answered(answered: bool, answerability: float) -> None:
+def note_answered(answered: bool, answerability: float | None) -> None:
     """Called by the routes that ask: counted as answered or abstained and written to the access log."""
     g.answered = answered
     g.answerability = answerability
