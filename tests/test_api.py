@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 
 from qa.config import Settings
 from qa.serve.app import create_app
-from qa.serve.gthread_worker import app_414
 from qa.serve.openapi import spec_for
 from qa.service import QAService
 
@@ -349,14 +348,12 @@ def _real_responses(client: FlaskClient, unavailable: FlaskClient, events_off: F
         ("/api/search", "get", "200"): client.get("/api/search?q=支付失败"),
         ("/api/search", "get", "400"): client.get("/api/search?q=支付&k=x"),
         ("/api/search", "get", "405"): client.post("/api/search"),
-        ("/api/search", "get", "414"): app_414(client.application, "GET", "/api/search", 8190),
         ("/api/search", "get", "503"): unavailable.get("/api/search?q=支付"),
         ("/api/health", "get", "200"): client.get("/api/health?all=1"),
         ("/api/health", "get", "400"): client.get("/api/health?all=2"),
         ("/api/health", "get", "503"): unavailable.get("/api/health"),
         ("/api/documents/{doc_id}", "get", "200"): client.get(f"/api/documents/{doc_id}"),
         ("/api/documents/{doc_id}", "get", "404"): client.get("/api/documents/missing"),
-        ("/api/documents/{doc_id}", "get", "414"): app_414(client.application, "GET", "/api/documents/x", 8190),
         ("/api/documents/{doc_id}", "get", "503"): unavailable.get(f"/api/documents/{doc_id}"),
         ("/api/openapi.json", "get", "200"): client.get("/api/openapi.json"),
         ("/api/feedback", "post", "200"): client.post("/api/feedback", json={"request_id": "r1", "helpful": True}),
@@ -374,9 +371,12 @@ def test_real_responses_match_documented_schemas(client: FlaskClient, unavailabl
     events_off = create_app({"TESTING": True, "QA_SERVICE": QAService(
         service.live, dataclasses.replace(service.settings, events_dir="off"))}).test_client()
     real = _real_responses(client, unavailable_app.test_client(), events_off, "icbc-wallet/payment-failure")
-    documented = {(path, method, status) for path, ops in SPEC["paths"].items()
+    documented = {(path, method, status): op["responses"][status] for path, ops in SPEC["paths"].items()
                   for method, op in ops.items() for status in op["responses"]}
-    assert documented == set(real), "every documented response needs a real request here"
+    # a request line over gunicorn's limit never reaches the app (tests/test_server.py requests it)
+    by_gunicorn = {key for key, response in documented.items() if "text/html" in response.get("content", {})}
+    assert {status for _, _, status in by_gunicorn} == {"414"}
+    assert set(documented) - by_gunicorn == set(real), "every documented response needs a real request here"
     for (path, method, status), response in real.items():
         assert str(response.status_code) == status, (path, method, status)
         schema = SPEC["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]

@@ -111,11 +111,6 @@ def _drain_body() -> None:
         left -= len(data)
 
 
-def error_page_or_json(status: int, message: str) -> Any:
-    """The app's own error for the current request context: JSON under /api/, the Chinese page elsewhere."""
-    return _error(status, message)
-
-
 def _unexpected_error(exc: Exception) -> tuple[Response | str, int]:
     logger.exception("unhandled error on %s %s", request.method, request.path)
     return _error(500, "unexpected server error; it has been logged")

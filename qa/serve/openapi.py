@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qa.config import Settings
+from qa.config import MAX_REQUEST_LINE, Settings
 from qa.corpus import Document
 from qa.events.records import MAX_COMMENT_CHARS
 from qa.results import AskResponse, FeedbackResult, Health, SearchResult, Unavailable
@@ -19,6 +19,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
+
+
+def _too_long(what: str) -> dict[str, Any]:
+    """gunicorn answers a request line over its limit itself, before the app, with its own HTML page."""
+    return {"description": f"The request line is longer than {MAX_REQUEST_LINE} bytes{what}: gunicorn answers "
+                           "with its own HTML page, before the request reaches the app.",
+            "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 # The question must hold a character that str.strip() keeps: the class of Python's whitespace, written out so
@@ -163,7 +170,7 @@ def _spec(settings: Settings) -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("SearchResponse"), "Ranked passages, numbered from 1."),
                     "400": _error("Invalid parameter (empty or too long question, wrong type, out of range)."),
-                    "414": _error("The request line is longer than 8190 bytes (a question far over the limit)."),
+                    "414": _too_long(" (a question far over the limit)"),
                     "405": _error("Only GET is allowed."),
                     "503": _UNAVAILABLE,
                 },
@@ -193,7 +200,7 @@ def _spec(settings: Settings) -> dict[str, Any]:
                                                "lists the loaded index's ids as examples."}],
                 "responses": {
                     "200": _json(_ref("Document"), "The document."),
-                    "414": _error("The request line is longer than 8190 bytes."),
+                    "414": _too_long(""),
                     "404": _error("No document with that id."),
                     "503": _UNAVAILABLE,
                 },
