@@ -116,13 +116,31 @@ def test_ask_unanswerable_question_keeps_the_contract(client: FlaskClient, servi
 
 
 @pytest.mark.parametrize("question", [
-    "？？？", "😀 支付失败", "zzzz qqqq", "a", "\x00", "支付" * 250, "<script>alert(1)</script>",
-    "What should I do if my payment keeps failing?", "支付失敗了怎麼辦？",
+    "？？？", "😀 支付失败", "zzzz qqqq", "a", "支付" * 250, "<script>alert(1)</script>",
+    "What should I do if my payment keeps failing?", "支付失敗了怎麼辦？", "\t支付\r\n失败\n",
 ])
 def test_ask_odd_but_valid_questions(client: FlaskClient, service: QAService, question: str) -> None:
     response = client.post("/api/ask", json={"question": question, "top_k": 20})
     assert response.status_code == 200
     assert_ask_contract(response.get_json(), question, service)
+    assert re.search(SPEC["components"]["schemas"]["AskRequest"]["properties"]["question"]["pattern"], question)
+
+
+@pytest.mark.parametrize(("question", "char", "at"), [
+    ("abc\u0000def", "U+0000", 3), ("\x00", "U+0000", 0), ("支付\x1b[31m失败", "U+001B", 2),
+    ("\x0b支付失败", "U+000B", 0), ("支付失败\x7f", "U+007F", 4), ("支付\x85失败", "U+0085", 2),
+])
+def test_a_control_character_in_a_question_is_refused(client: FlaskClient, question: str, char: str,
+                                                       at: int) -> None:
+    says = f"`question` holds a control character ({char} at position {at})"
+    response = client.post("/api/ask", json={"question": question})
+    assert_error(response, 400, "bad_request")
+    assert says in response.get_json()["error"]["message"]
+    searched = client.get("/api/search", query_string={"q": question})
+    assert_error(searched, 400, "bad_request")
+    assert says.replace("`question`", "`q`") in searched.get_json()["error"]["message"]
+    # the schema's pattern refuses what the validator refuses
+    assert not re.search(SPEC["components"]["schemas"]["AskRequest"]["properties"]["question"]["pattern"], question)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
