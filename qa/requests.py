@@ -56,17 +56,21 @@ def _utf8(text: str, name: str) -> None:
         raise QuestionError(f"`{name}` holds an unpaired surrogate (\\ud800-\\udfff); send valid Unicode") from None
 
 
+class _Rule:
+    """How one request field is read; a query string's value is read as its text unless the rule says otherwise."""
+
+    def from_text(self, raw: str, name: str) -> object:
+        return raw
+
+
 @dataclass(frozen=True)
-class Question:
+class Question(_Rule):
     """A question as sent: a string of at most QA_MAX_QUESTION_CHARS characters, not blank, no control
     characters; read trimmed."""
 
     def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars,
                 "pattern": QUESTION_PATTERN, "examples": [_EXAMPLE_QUESTION]}
-
-    def from_text(self, raw: str, name: str) -> object:
-        return raw
 
     def read(self, value: object, name: str, settings: Settings) -> str:
         if not isinstance(value, str):
@@ -86,7 +90,7 @@ class Question:
 
 
 @dataclass(frozen=True)
-class Count:
+class Count(_Rule):
     """An integer from 1 to MAX_TOP_K; JSON's 3.0 counts as 3 (as in JSON Schema), a boolean does not."""
 
     def schema(self, settings: Settings) -> dict[str, Any]:
@@ -108,7 +112,7 @@ class Count:
 
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(_Rule):
     """One of a few strings; `meaning` says them in the 400 message."""
 
     choices: tuple[str, ...]
@@ -117,9 +121,6 @@ class Choice:
     def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": "string", "enum": list(self.choices)}
 
-    def from_text(self, raw: str, name: str) -> object:
-        return raw
-
     def read(self, value: object, name: str, settings: Settings) -> str:
         if not isinstance(value, str) or value not in self.choices:
             raise QuestionError(f"`{name}` must be {self.meaning}, got {str(value)[:20]!r}")
@@ -127,16 +128,13 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Flag:
+class Flag(_Rule):
     """A JSON boolean; `hint` shows a body that sends it."""
 
     hint: str
 
     def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": "boolean"}
-
-    def from_text(self, raw: str, name: str) -> object:
-        return raw
 
     def read(self, value: object, name: str, settings: Settings) -> bool:
         if not isinstance(value, bool):
@@ -145,14 +143,11 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class RequestId:
+class RequestId(_Rule):
     """An answer's request id (REQUEST_ID)."""
 
     def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": "string", "pattern": f"^{REQUEST_ID.pattern}$"}
-
-    def from_text(self, raw: str, name: str) -> object:
-        return raw
 
     def read(self, value: object, name: str, settings: Settings) -> str:
         if not isinstance(value, str) or not REQUEST_ID.fullmatch(value):
@@ -161,14 +156,11 @@ class RequestId:
 
 
 @dataclass(frozen=True)
-class Comment:
+class Comment(_Rule):
     """Free text of at most MAX_COMMENT_CHARS characters, or null; read trimmed, blank as null."""
 
     def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": ["string", "null"], "maxLength": MAX_COMMENT_CHARS}
-
-    def from_text(self, raw: str, name: str) -> object:
-        return raw
 
     def read(self, value: object, name: str, settings: Settings) -> str | None:
         if value is None:
