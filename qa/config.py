@@ -102,9 +102,12 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-# Every accepted question must fit `GET /?q=` percent-encoded in gunicorn's 8190-byte request line: at 12 bytes per
-# 4-byte character, 680 characters do.
-MAX_QUESTION_LIMIT = 680
+# The longest request line `qa serve` reads: gunicorn's limit_request_line, at the largest value its documentation
+# allows (0-8190). A longer line is answered by gunicorn itself with its own 414 page, before the app sees it.
+MAX_REQUEST_LINE = 8190
+# Every accepted question must fit the longer of its two URLs, `GET /api/search?q=` (the page's is `GET /?q=`),
+# percent-encoded in that line: at 12 bytes per 4-byte character, 680 characters do.
+MAX_QUESTION_LIMIT = (MAX_REQUEST_LINE - len("GET /api/search?q= HTTP/1.1")) // 12
 # name -> (lowest, highest) accepted value of each integer setting
 _RANGES = {
     "chunk_chars": (20, 100_000), "chunk_overlap": (0, 5), "ann_threshold": (1, 2**31 - 1),

@@ -12,16 +12,15 @@ from qa import backends
 from qa.config import Settings
 from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
-from qa.errors import DocumentNotFoundError, QuestionError
+from qa.errors import DocumentNotFoundError
 from qa.live import LiveIndex, check_manifest
 from qa.normalize import normalize
 from qa.query import faqhits
 from qa.query.answer import Answer, AnswerParams, build_answer, highlights
 from qa.query.ranking import RankingParams
-from qa.query.retrieval import MODES, Hit, Mode, Query, Retriever
+from qa.query.retrieval import Hit, Mode, Query, Retriever
+from qa.requests import DEFAULT_TOP_K, AskRequest, SearchParams, read_body
 from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
-
-MAX_TOP_K = 20
 
 
 class QAService:
@@ -51,33 +50,19 @@ class QAService:
         """The current build's retriever, for offline tools (a request leases its build instead)."""
         return self.live.get().retriever
 
-    def validate_question(self, question: object, field: str = "question") -> str:
-        if not isinstance(question, str):
-            raise QuestionError(f"`{field}` must be a string")
-        # The limit counts the question as sent, spaces included, as the OpenAPI schema's maxLength does.
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
-        question = question.strip()
-        try:
-            question.encode("utf-8")
-        except UnicodeEncodeError:
-            raise QuestionError(f"`{field}` holds an unpaired surrogate (\\ud800-\\udfff); "
-                                "send valid Unicode") from None
-        if not question:
-            raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
-        return question
-
-    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid",
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, mode: Mode = "hybrid",
             vector: np.ndarray | None = None) -> AskResult:
+        """Check the question (qa.requests, as the API does), then answer it."""
+        return self.answer(read_body(AskRequest, {"question": question, "top_k": top_k}, self.settings), mode, vector)
+
+    def answer(self, asked: AskRequest, mode: Mode = "hybrid", vector: np.ndarray | None = None) -> AskResult:
         """vector: the question's embedding when the caller has it already (e.g. from a cache), else encoded."""
         started = time.perf_counter()
-        text = self.validate_question(question)
-        k = validate_top_k(top_k)
+        text = asked.question
         with self.live.lease() as loaded:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
-            hits = retriever.rank(query, k, mode)
+            hits = retriever.rank(query, asked.top_k, mode)
             answer = build_answer(retriever, query, hits, self.answer_params or retriever.fitted.answer)
             sources = self.sources(retriever, query, hits)
         p = answer.answerability
@@ -87,18 +72,18 @@ class QAService:
                          matched_question=answer.matched_question, related_questions=related(answer, sources),
                          sources=sources, took_ms=_ms(started), build_id=loaded.build_id)
 
-    def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
+    def search(self, query_text: str, k: int = DEFAULT_TOP_K, mode: Mode | str = "hybrid") -> SearchResult:
+        """Check the query (qa.requests, as the API does), then rank passages for it."""
+        return self.search_for(read_body(SearchParams, {"q": query_text, "k": k, "mode": mode}, self.settings))
+
+    def search_for(self, params: SearchParams) -> SearchResult:
         started = time.perf_counter()
-        text = self.validate_question(query_text, "q")
-        top_k = validate_top_k(k, "k")
-        if mode not in MODES:
-            raise QuestionError(f"`mode` must be one of {', '.join(MODES)}")
         with self.live.lease() as loaded:
             retriever = loaded.retriever
-            query = retriever.prepare(text)
-            hits = retriever.rank(query, top_k, mode)
+            query = retriever.prepare(params.q)
+            hits = retriever.rank(query, params.k, params.mode)
             results = self.sources(retriever, query, hits)
-        return SearchResult(query=text, results=results, took_ms=_ms(started))
+        return SearchResult(query=params.q, results=results, took_ms=_ms(started))
 
     @staticmethod
     def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
@@ -155,17 +140,6 @@ def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:
     """Where each answer sentence lies in its source's text, in answer order (the i-th [n] marker's sentence)."""
     return [Quote(n=p.source, start=p.start - hits[p.source - 1].chunk.start,
                   end=p.end - hits[p.source - 1].chunk.start) for p in answer.sentences]
-
-
-def validate_top_k(value: object, field: str = "top_k") -> int:
-    # JSON Schema counts 3.0 as an integer, so does this; bool is an int subclass, but `true` is not a count
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QuestionError(f"`{field}` must be an integer from 1 to {MAX_TOP_K}")
-    if not 1 <= value <= MAX_TOP_K:
-        raise QuestionError(f"`{field}` must be from 1 to {MAX_TOP_K}, got {value}")
-    return value
 
 
 def _ms(started: float) -> float:

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("index", ("qa.index",)),
     ("backends", ("qa.backends",)),
     ("query", ("qa.query",)),
-    ("service", ("qa.results", "qa.live", "qa.service", "qa.events")),
+    ("service", ("qa.results", "qa.requests", "qa.live", "qa.service", "qa.events")),
     ("interfaces", ("qa.serve", "qa.cli", "qa.evaluation", "qa.gaps")),
 )
 ROOT_PACKAGE = "qa"  # qa/__init__.py holds only the version: every layer may read it
