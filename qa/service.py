@@ -133,11 +133,10 @@ class QAService:
     def health(self) -> Health:
         with self.live.lease() as loaded:
             manifest = loaded.retriever.index.manifest
-            return Health(status="ok", documents=manifest["corpus"]["documents"],
-                          chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
-                          build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
-                          load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
-                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
+            return Health(status="ok", documents=manifest.corpus.documents, chunks=manifest.corpus.chunks,
+                          model=manifest.model.id, build_id=loaded.build_id, index_built_at=manifest.built_at,
+                          loaded_at=loaded.loaded_at, load_seconds=loaded.load_seconds,
+                          build_seconds=manifest.build_seconds, index_bytes=manifest.size_bytes, pid=os.getpid(),
                           workers=None)
 
 

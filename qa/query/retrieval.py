@@ -53,7 +53,7 @@ class Retriever:
         self.n = index.n_chunks
         # a term the corpus never uses is the rarest of all: it counts against every chunk's coverage
         self.unknown_idf = math.log(1 + (self.n + 0.5) / 0.5)
-        self.corpus_is_cjk = bool(index.manifest["corpus"].get("cjk", True))
+        self.corpus_is_cjk = index.manifest.corpus.cjk
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         """BM25's IDF of each term over the chunks (the highest possible for a term the corpus never uses)."""
