@@ -146,11 +146,12 @@ def _questions(index_dir: Path) -> list[dict[str, Any]]:
 
 
 def _ask(retriever: Any, question: dict[str, Any]) -> float:
+    from qa.query import faqhits
     from qa.query.answer import AnswerParams, build_answer
 
     started = time.perf_counter()
     query = retriever.prepare(question["question"], vector=np.asarray(question["vector"], dtype=np.float32))
-    build_answer(retriever, query, retriever.rank(query, 5, "hybrid"), AnswerParams())
+    build_answer(retriever, query, faqhits.examine(query, retriever.rank(query, 5, "hybrid")), AnswerParams())
     return (time.perf_counter() - started) * 1000
 
 

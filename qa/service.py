@@ -14,12 +14,12 @@ from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError, QuestionError
 from qa.live import LiveIndex, check_manifest
-from qa.normalize import normalize
 from qa.query import faqhits
-from qa.query.answer import Answer, AnswerParams, build_answer, highlights
+from qa.query.answer import Answer, AnswerParams, build_answer
 from qa.query.ranking import RankingParams
-from qa.query.retrieval import MODES, Hit, Mode, Query, Retriever
-from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
+from qa.query.retrieval import MODES, Hit, Mode, Retriever
+from qa.query.sources import sources as sources_of
+from qa.results import AskResult, Health, Quote, SearchResult, Source
 
 MAX_TOP_K = 20
 
@@ -78,8 +78,9 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
             hits = retriever.rank(query, k, mode)
-            answer = build_answer(retriever, query, hits, self.answer_params)
-            sources = self.sources(retriever, query, hits)
+            found = faqhits.examine(query, hits)  # each hit's document and FAQ match, for answer and sources
+            answer = build_answer(retriever, query, found, self.answer_params)
+            sources = sources_of(query, found)
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
                          answerability=round(answer.answerability, 4), quotes=quotes(answer, hits),
                          matched_question=answer.matched_question, related_questions=related(answer, sources),
@@ -95,26 +96,8 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(text)
             hits = retriever.rank(query, top_k, mode)
-            results = self.sources(retriever, query, hits)
+            results = sources_of(query, faqhits.examine(query, hits))
         return SearchResult(query=text, results=results, took_ms=_ms(started))
-
-    @staticmethod
-    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
-        info = query.view.document_info([h.chunk.doc_id for h in hits])
-        out = []
-        for n, hit in enumerate(hits, start=1):
-            doc = info[hit.chunk.doc_id]
-            matched = faqhits.match(query, hit) if doc.kind == faqhits.FAQ else None
-            signals = {name: round(v, 4) for name, v in hit.signals.items()}
-            signals["question"] = round(matched.cosine, 4) if matched else 0.0
-            out.append(Source(
-                n=n, doc_id=doc.doc_id, title=doc.title, url=doc.url, date=doc.date,
-                chunk_id=hit.chunk.chunk_id, text=hit.chunk.text, start=hit.chunk.start, end=hit.chunk.end,
-                score=round(hit.score, 4), signals=Signals(**signals),
-                highlights=highlights(normalize(hit.chunk.text), query), kind="faq" if matched else "passage",
-                matched_question=matched.question if matched else None,
-            ))
-        return out
 
     def document(self, doc_id: str) -> Document:
         with self.live.lease() as loaded:

@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 
 from qa.config import Settings
 from qa.evaluation import Question, load_questions
-from qa.query import units
+from qa.query import faqhits, units
 from qa.query.answer import AnswerParams, gather_sentences
 from qa.query.linear import Weights
 from qa.service import QAService
@@ -51,7 +51,7 @@ def groups(spec: str, weight: float, keep: str | None) -> list[Group]:
             continue
         query = retriever.prepare(q.question)
         hits = retriever.rank(query, 5, "hybrid")
-        cands = units.candidates(query, gather_sentences(retriever, query, hits[:sources]))
+        cands = units.candidates(query, gather_sentences(query, faqhits.examine(query, hits[:sources])))
         gold = np.array([_answers(q, c) for c in cands], dtype=bool)
         if gold.any():  # a question whose answer is not among the candidates teaches nothing here
             out.append(Group(units.features(hits, cands), gold, weight))
