@@ -32,15 +32,15 @@ class Chunking:
     overlap: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # fields in the order builds write them
 class CorpusInfo:
     dir: str
     fingerprint: str  # over every document's digest: `qa index` skips a build that would be the same
+    cjk: bool = True  # mostly Chinese: the ranking's cross-lingual test (see qa.query.retrieval)
     faq_entries: int
     documents: int
     chunks: int
     sentences: int
-    cjk: bool = True  # mostly Chinese: the ranking's cross-lingual test (see qa.query.retrieval)
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ class FileCheck:
     sampled_sha256: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # fields in the order the publisher writes them
 class MilvusRecord:
     """Where a build was published in Milvus (recorded by the publisher, locally and in Milvus)."""
 
     build_id: str
     collections: dict[str, str]  # kind (chunks, sentences, documents, vocab, manifest) -> collection name
-    vocabulary: int  # terms in the build's BM25 vocabulary
     schema: int = 1  # the collection layout (qa.backends.milvus.fields.SCHEMA_VERSION); 1 before it was recorded
+    vocabulary: int  # terms in the build's BM25 vocabulary
 
 
 @dataclass(frozen=True)
