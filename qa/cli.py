@@ -8,11 +8,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.config import BACKENDS, Settings
 from qa.errors import QAError
 from qa.query.retrieval import MODES, Mode
+
+if TYPE_CHECKING:
+    from qa.index.manifest import Manifest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,12 +216,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _served(chosen: Any, settings: Settings, manifest: dict[str, object]) -> bool:
+def _served(chosen: Any, settings: Settings, manifest: Manifest) -> bool:
     """Whether the backend serves the current local build (a Milvus publish records its id in the manifest)."""
     from qa.index import directory
 
-    published = manifest.get("milvus")
-    build = published["build_id"] if isinstance(published, dict) else directory.resolve_current(settings.index_dir).name
+    published = manifest.milvus
+    build = published.build_id if published else directory.resolve_current(settings.index_dir).name
     try:
         return bool(chosen.current_build(settings) == build)
     except QAError:  # nothing served yet (an empty Milvus): publish

@@ -14,13 +14,13 @@ from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError
 from qa.live import LiveIndex, check_manifest
-from qa.normalize import normalize
 from qa.query import faqhits
-from qa.query.answer import Answer, AnswerParams, build_answer, highlights
+from qa.query.answer import Answer, AnswerParams, build_answer
 from qa.query.ranking import RankingParams
-from qa.query.retrieval import Hit, Mode, Query, Retriever
+from qa.query.retrieval import Hit, Mode, Retriever
+from qa.query.sources import sources as sources_of
 from qa.requests import DEFAULT_TOP_K, AskRequest, SearchParams, read_body
-from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
+from qa.results import AskResult, Health, Quote, SearchResult, Source
 
 
 class QAService:
@@ -63,8 +63,9 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
             hits = retriever.rank(query, asked.top_k, mode)
-            answer = build_answer(retriever, query, hits, self.answer_params or retriever.fitted.answer)
-            sources = self.sources(retriever, query, hits)
+            found = faqhits.examine(query, hits)  # each hit's document and FAQ match, for answer and sources
+            answer = build_answer(retriever, query, found, self.answer_params or retriever.fitted.answer)
+            sources = sources_of(query, found)
         p = answer.answerability
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
                          answerability=None if p is None else round(p, 4),
@@ -82,26 +83,8 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(params.q)
             hits = retriever.rank(query, params.k, params.mode)
-            results = self.sources(retriever, query, hits)
+            results = sources_of(query, faqhits.examine(query, hits))
         return SearchResult(query=params.q, results=results, took_ms=_ms(started))
-
-    @staticmethod
-    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
-        info = query.view.document_info([h.chunk.doc_id for h in hits])
-        out = []
-        for n, hit in enumerate(hits, start=1):
-            doc = info[hit.chunk.doc_id]
-            matched = faqhits.match(query, hit) if doc.kind == faqhits.FAQ else None
-            signals = {name: round(v, 4) for name, v in hit.signals.items()}
-            signals["question"] = round(matched.cosine, 4) if matched else 0.0
-            out.append(Source(
-                n=n, doc_id=doc.doc_id, title=doc.title, url=doc.url, date=doc.date,
-                chunk_id=hit.chunk.chunk_id, text=hit.chunk.text, start=hit.chunk.start, end=hit.chunk.end,
-                score=round(hit.score, 4), signals=Signals(**signals),
-                highlights=highlights(normalize(hit.chunk.text), query), kind="faq" if matched else "passage",
-                matched_question=matched.question if matched else None,
-            ))
-        return out
 
     def document(self, doc_id: str) -> Document:
         with self.live.lease() as loaded:
@@ -120,12 +103,11 @@ class QAService:
     def health(self) -> Health:
         with self.live.lease() as loaded:
             manifest = loaded.retriever.index.manifest
-            return Health(status="ok", documents=manifest["corpus"]["documents"],
-                          chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
-                          calibrated=loaded.retriever.fitted.calibrated,
-                          build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
-                          load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
-                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
+            return Health(status="ok", documents=manifest.corpus.documents, chunks=manifest.corpus.chunks,
+                          model=manifest.model.id, calibrated=loaded.retriever.fitted.calibrated,
+                          build_id=loaded.build_id, index_built_at=manifest.built_at,
+                          loaded_at=loaded.loaded_at, load_seconds=loaded.load_seconds,
+                          build_seconds=manifest.build_seconds, index_bytes=manifest.size_bytes, pid=os.getpid(),
                           workers=None)
 
 

@@ -87,11 +87,12 @@ def test_answerability_orders_questions_and_abstains(service: QAService) -> None
 
 def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAService) -> None:
     retriever = service.retriever
+    from qa.query import faqhits
     from qa.query.answer import gather_sentences
 
     query = retriever.prepare("工行客服热线的电话号码是多少")
     hits = retriever.rank(query, 5, "hybrid")
-    values = answerability.features(retriever, query, hits, gather_sentences(retriever, query, hits[:2]))
+    values = answerability.features(retriever, query, hits, gather_sentences(query, faqhits.examine(query, hits[:2])))
     assert set(values) == set(FEATURES) and values["number_mismatch"] == 1.0
 
 

@@ -24,7 +24,7 @@ from qa.evaluation import Question, load_questions
 from qa.fitted import FILE, fitted_dir
 from qa.fitted.records import Linear, UnitsFit
 from qa.fitted.write import Clock, write_part
-from qa.query import units
+from qa.query import faqhits, units
 from qa.query.answer import gather_sentences
 from qa.service import QAService
 
@@ -53,7 +53,7 @@ def groups(spec: str, weight: float, keep: str | None) -> tuple[list[Group], str
             continue
         query = retriever.prepare(q.question)
         hits = retriever.rank(query, 5, "hybrid")
-        cands = units.candidates(query, gather_sentences(retriever, query, hits[:sources]))
+        cands = units.candidates(query, gather_sentences(query, faqhits.examine(query, hits[:sources])))
         gold = np.array([_answers(q, c) for c in cands], dtype=bool)
         if gold.any():  # a question whose answer is not among the candidates teaches nothing here
             out.append(Group(units.features(hits, cands), gold, weight))

@@ -23,7 +23,7 @@ from qa.evaluation import load_questions
 from qa.fitted import FILE
 from qa.fitted.records import AnswerabilityFit, Linear
 from qa.fitted.write import Clock, write_part
-from qa.query import answerability
+from qa.query import answerability, faqhits
 from qa.query.answer import gather_sentences
 from qa.service import QAService
 
@@ -36,7 +36,7 @@ def feature_rows(service: QAService, path: Path, names: tuple[str, ...]) -> tupl
     for q in load_questions(path):
         query = service.retriever.prepare(q.question)
         hits = service.retriever.rank(query, 5, "hybrid")
-        sentences = gather_sentences(service.retriever, query, hits[: params.sources_considered])
+        sentences = gather_sentences(query, faqhits.examine(query, hits[: params.sources_considered]))
         values = answerability.features(service.retriever, query, hits, sentences)
         rows.append([values[name] for name in names])
         labels.append(0 if q.unanswerable else 1)

@@ -22,8 +22,11 @@ from qa.config import Settings
 from qa.evaluation import Question, judge, load_questions, summarize
 from qa.fitted.records import AnswerFit
 from qa.fitted.write import Clock, write_part
+from qa.query import faqhits
 from qa.query.answer import AnswerParams, build_answer
-from qa.query.retrieval import Hit, Query
+from qa.query.faqhits import Found
+from qa.query.retrieval import Query
+from qa.query.sources import sources
 from qa.results import AskResult, Source
 from qa.service import QAService
 
@@ -32,7 +35,7 @@ from qa.service import QAService
 class Prepared:
     question: Question
     query: Query
-    hits: list[Hit]
+    found: list[Found]
     sources: list[Source]
 
 
@@ -42,8 +45,8 @@ def prepare(service: QAService, questions: list[Question], limit: int | None) ->
         if question.unanswerable:
             continue
         query = service.retriever.prepare(question.question)
-        hits = service.retriever.rank(query, 5, "hybrid")
-        out.append(Prepared(question, query, hits, service.sources(service.retriever, query, hits)))
+        found = faqhits.examine(query, service.retriever.rank(query, 5, "hybrid"))
+        out.append(Prepared(question, query, found, sources(query, found)))
     return out
 
 
@@ -53,7 +56,7 @@ METRICS = ("answer_hit", "answer_sentence_hit", "first_sentence_hit", "answer_ch
 def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> dict[str, float]:
     judgements = []
     for case in cases:
-        answer = build_answer(service.retriever, case.query, case.hits, params)
+        answer = build_answer(service.retriever, case.query, case.found, params)
         result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
                            answerability=answer.answerability, calibrated=service.retriever.fitted.calibrated,
                            quotes=[], matched_question=answer.matched_question,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.config import Settings
-from qa.encoders import PASSAGE_TEXT_VERSION, passage_text
-from qa.errors import QAError
+from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
+from qa.errors import IndexNotFoundError, QAError
 from qa.fitted import load_fitted
 from qa.gaps.read import event_files, parse_since, read_stream
 from qa.gaps.render import as_html, as_json, as_text
@@ -36,20 +36,29 @@ def run(options: GapsOptions, settings: Settings) -> int:
         raise QAError(f"--threshold is a cosine similarity between 0 and 1, got {options.threshold}")
     since = parse_since(options.since) if options.since else None
     stream = read_stream(event_files(options.paths or [_default_dir(settings)]), since)
-    service = QAService.load(settings)
-    embedder = service.live.embedder
+    service, embedder, unchecked = _service(settings)
     threshold = options.threshold or fitted_threshold(settings.model, embedder.model_id)
     # the question vectors are cached beside the index's passage vectors, keyed apart (queries=True)
     with EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
         encoder = CachedEncoder(embedder, cache, prepare=passage_text, prepare_version=PASSAGE_TEXT_VERSION,
                                 queries=True)
-        report = build_report(stream, service, encoder, threshold, options.limit, since)
+        report = build_report(stream, service, encoder, threshold, options.limit, since, unchecked)
     if options.html:
         options.html.write_text(as_html(report), encoding="utf-8")
     print(as_json(report) if options.json else as_text(report))
     if options.html and not options.json:
         print(f"\nwrote {options.html}", file=sys.stderr)
     return 0
+
+
+def _service(settings: Settings) -> tuple[QAService | None, Embedder, str | None]:
+    """The service to re-ask the clusters with, its model, and None; without an index (nothing built yet), no
+    service, the model alone (the clusters need only it) and why "now answered" goes unchecked."""
+    try:
+        service = QAService.load(settings)
+    except IndexNotFoundError as exc:
+        return None, load_embedder(settings.model), f'"now answered" was not checked: {exc}'
+    return service, service.live.embedder, None
 
 
 def fitted_threshold(spec: str, model_id: str) -> float:

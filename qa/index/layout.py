@@ -5,7 +5,7 @@ MANIFEST = "manifest.json"
 DOCS = "docs.sqlite"  # documents(idx, doc_id, title, url, date, source, text, kind), chunks(row, text, headings)
 CHUNK_META = "chunk_meta.npy"  # int32 (n, 4): document idx, start, end, ordinal within the document
 CHUNK_VECTORS = "chunk_vectors.npy"  # float32 (n, dim), unit rows
-ANN = "dense.faiss"  # IVF index over chunk_vectors, present when manifest["dense"]["kind"] == "ivf"
+ANN = "dense.faiss"  # IVF index over chunk_vectors, present when the manifest's dense.kind is "ivf"
 SENTENCE_BOUNDS = "sentence_bounds.npy"  # int64 (n + 1): the sentences of row r are bounds[r]:bounds[r + 1]
 SENTENCE_SPANS = "sentence_spans.npy"  # int32 (m, 2): start, end offsets into the document text
 SENTENCE_VECTORS = "sentence_vectors.npy"  # float16 (or float32, see the manifest) (m, dim)

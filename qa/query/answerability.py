@@ -16,6 +16,7 @@ from qa.fitted.records import AnswerabilityFit, Fitted
 from qa.normalize import normalize
 from qa.query.evidence import Sentence
 from qa.query.retrieval import Hit, Query, Retriever
+from qa.results import Signals
 from qa.tokens import STOPWORDS
 
 REFIT = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write` (tools/README.md)"
@@ -57,12 +58,13 @@ def probability(fit: AnswerabilityFit, values: dict[str, float]) -> float:
 
 def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: list[Sentence]) -> dict[str, float]:
     """FEATURES of a question, its ranked hits and the sentences of its top sources."""
-    top = hits[0].signals if hits else {"hybrid": 0.0, "dense": 0.0, "sentence": 0.0, "coverage": 0.0}
+    top = hits[0].signals if hits else Signals(dense=0.0, sentence=0.0, coverage=0.0, bm25=0.0, hybrid=0.0,
+                                               question=0.0)
     # a Chinese question naming a Latin-script product ("TokenPocket是…") still has Chinese words to check
     tagged = _tagged(normalize(query.text)) if _cjk_count(query.text) >= MIN_CJK else []
     best = sorted(sentences, key=lambda s: -s.cosine)[:CHECKED_SENTENCES]
     return {
-        "evidence": top["hybrid"], "dense": top["dense"], "sentence": top["sentence"], "coverage": top["coverage"],
+        "evidence": top.hybrid, "dense": top.dense, "sentence": top.sentence, "coverage": top.coverage,
         "sentence_coverage": sentence_coverage(query, sentences), "bigram_coverage": bigram_coverage(tagged, sentences),
         "unknown_noun": unknown_noun(retriever, tagged), "novel_chars": novel_chars(tagged, sentences),
         "number_mismatch": float(asks_number(query.text) and not any(_FIGURE.search(s.text) for s in best)),
