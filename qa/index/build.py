@@ -62,7 +62,7 @@ class BuildReport:
 class Encoders:
     """Passages and sentences are embedded as passages; an FAQ entry's questions as questions, like the questions
     asked (e5's "query: " prefix on both sides: paraphrase recall@1 on LCQMC dev-faq 0.942 against 0.920 with the
-    passage prefix, see README)."""
+    passage prefix, see docs/design.md, "FAQ entries")."""
 
     passages: CachedEncoder
     questions: CachedEncoder

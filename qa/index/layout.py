@@ -1,4 +1,4 @@
-"""The files of a format-3 build directory (see README, "The index directory")."""
+"""The files of a format-3 build directory (docs/operations.md, "What a build holds")."""
 
 FORMAT_VERSION = 3  # 3: documents have a kind (passage or faq); FAQ questions are embedded as questions
 MANIFEST = "manifest.json"
