@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
     p.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (QA_PORT, default 8000)")
-    p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see docs/operations.md)")
+    p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2, docs/operations.md)")
     p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
     p.add_argument("--metrics-host", help="address of the /metrics listener (QA_METRICS_HOST, default 127.0.0.1)")
