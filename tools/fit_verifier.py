@@ -17,7 +17,7 @@ import os
 import random
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +168,7 @@ def main() -> None:
     meta = {"model_id": model_id, "config": {**config.__dict__, "threshold": round(threshold, 4)},
             "sets": {s: {"path": f"../shared/bench/{FILES[s]}" if s in FILES else "eval/seed_dev.jsonl",
                          "licence": LICENCES[s]} for s in used},
-            "commit": commit(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit(), "utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "fit_seconds": round(time.perf_counter() - started, 1), "training": run,
             "held_out_of_fit": figures}
     (out / "verifier.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -26,6 +26,8 @@ PRODUCTS = ("qkv", "out", "ffn_in", "ffn_out")
 class LoRA(nn.Module):
     """x W^T + b + scale * x A^T B^T over a frozen W; B starts at zero so training starts from the base layer."""
 
+    weight: torch.Tensor  # a buffer: frozen, never saved (it is the bundled file's)
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, rank: int, alpha: float) -> None:
         super().__init__()
         out_dim, in_dim = weight.shape

@@ -112,6 +112,22 @@ class Verifier:
                     out.append(torch.sigmoid(self._model(rows[start:start + BATCH])).numpy())
         return np.concatenate(out).astype(np.float64)
 
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """score() over independent (question, candidate) pairs, batched (for evaluation and fitting checks)."""
+        import torch
+
+        c = self.config
+        rows = [self._model.pair_ids(q, [cand], c.max_question, c.max_tokens)[0] for q, cand in pairs]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
+        out = np.zeros(len(rows), dtype=np.float64)
+        with self._lock, torch.inference_mode():
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
+            for start in range(0, len(order), 64):
+                chunk = order[start:start + 64]
+                out[chunk] = torch.sigmoid(self._model([rows[i] for i in chunk])).numpy()
+        return out
+
     def same(self, question: str, candidates: Sequence[str]) -> np.ndarray:
         """The same/different decision at the fitted threshold (for question-matching pairs)."""
         return self.score(question, candidates) >= self.config.threshold
