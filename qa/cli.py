@@ -234,7 +234,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     service = QAService.load(settings)
     result = service.search(args.query, args.k, args.mode)
     for src in result.results:
-        signals = "  ".join(f"{k}={v:.3f}" for k, v in dataclasses.asdict(src.signals).items())
+        signals = "  ".join(f"{k}={v:.3f}" for k, v in dataclasses.asdict(src.signals).items()
+                            if v is not None)
         print(f"{src.n}. {src.title}  [{src.chunk_id}]  score={src.score:.3f}  {signals}")
         print(f"   {_one_line(src.text)}")
     print(f"({result.took_ms} ms)")
@@ -250,6 +251,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         if result.matched_question:
             print(f"匹配的问题：{result.matched_question}")
         print(result.answer)
+    elif result.suggestions:
+        print("没有足够把握回答。你是不是想问：" + " | ".join(s.question for s in result.suggestions))
     else:
         print("语料中没有找到能回答这个问题的内容。最接近的段落：")
     if result.related_questions:

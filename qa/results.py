@@ -20,7 +20,9 @@ SPAN_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "min
 class Signals:
     """Each ranking signal for this passage: cosine with the passage (dense) and with its best sentence,
     IDF-weighted share of the question's terms (coverage), BM25, the fused hybrid score, and for an FAQ entry the
-    cosine of the question with the entry's nearest question (0 for a passage)."""
+    cosine of the question with the entry's nearest question (0 for a passage), and the verifier's probability
+    that the passage answers (or the entry matches) the question, having read both together (null when it did not
+    read this one)."""
 
     dense: float
     sentence: float
@@ -28,6 +30,17 @@ class Signals:
     bm25: float
     hybrid: float
     question: float
+    verifier: float | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An FAQ entry close to the question but not sure enough to answer with: offered as "你是不是想问：…"."""
+
+    question: str = described("The entry's question nearest the one asked: asking it gets the entry's answer.")
+    doc_id: str = described("The entry's id (its document id, for /api/documents/<doc_id>).")
+    probability: float = described("The verifier's probability that this entry is what was asked.",
+                                   minimum=0, maximum=1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,10 @@ class AskResult:
         "otherwise.")
     related_questions: list[str] = described("Questions of the other FAQ entries among the sources, best first, "
                                              "to ask next.")
+    suggestions: list[Suggestion] = described(
+        "When answered is false but FAQ entries came close (the verifier, reading the question with each entry's "
+        "questions, found them likely but not sure enough): up to three, best first, to offer as "
+        "\"你是不是想问：…\". Empty otherwise.")
     sources: list[Source] = described("The passages, best first.")
     took_ms: float = described("Time the service spent on the question.")
     build_id: str = described("The index build that answered.")

@@ -14,13 +14,13 @@ from qa.corpus import Document
 from qa.encoders import Embedder, load_embedder
 from qa.errors import DocumentNotFoundError
 from qa.live import LiveIndex, check_manifest
-from qa.query import faqhits
+from qa.query import faqhits, verify
 from qa.query.answer import Answer, AnswerParams, build_answer
 from qa.query.ranking import RankingParams
 from qa.query.retrieval import Hit, Mode, Retriever
 from qa.query.sources import sources as sources_of
 from qa.requests import DEFAULT_TOP_K, AskRequest, SearchParams, read_body
-from qa.results import AskResult, Health, Quote, SearchResult, Source
+from qa.results import AskResult, Health, Quote, SearchResult, Source, Suggestion
 
 
 class QAService:
@@ -63,14 +63,19 @@ class QAService:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
             hits = retriever.rank(query, asked.top_k, mode)
-            found = faqhits.examine(query, hits)  # each hit's document and FAQ match, for answer and sources
+            # each hit's document and FAQ match, for answer and sources; then the verifier reads the first few
+            checked = verify.read(retriever, query, faqhits.examine(query, hits))
+            found = verify.with_scores(checked)
             answer = build_answer(retriever, query, found, self.answer_params or retriever.fitted.answer)
             sources = sources_of(query, found)
+            fit = retriever.fitted.verifier
+            offered = verify.suggestions(checked, fit.params.suggest) if fit and not answer.answered else []
         p = answer.answerability
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
                          answerability=None if p is None else round(p, 4),
-                         calibrated=retriever.fitted.calibrated, quotes=quotes(answer, hits),
+                         calibrated=retriever.fitted.calibrated, quotes=quotes(answer, [f.hit for f in found]),
                          matched_question=answer.matched_question, related_questions=related(answer, sources),
+                         suggestions=[suggestion(c) for c in offered],
                          sources=sources, took_ms=_ms(started), build_id=loaded.build_id)
 
     def search(self, query_text: str, k: int = DEFAULT_TOP_K, mode: Mode | str = "hybrid") -> SearchResult:
@@ -116,6 +121,13 @@ def related(answer: Answer, sources: list[Source]) -> list[str]:
     asked = {answer.matched_question} if answer.matched_question else set()
     out = [s.matched_question for s in sources if s.matched_question and s.matched_question not in asked]
     return list(dict.fromkeys(out))
+
+
+def suggestion(checked: verify.Checked) -> Suggestion:
+    """An FAQ entry offered instead of an answer: its question the verifier read best, and its id."""
+    question = checked.read or (checked.found.match.question if checked.found.match else "")
+    return Suggestion(question=question, doc_id=checked.found.doc.doc_id,
+                      probability=round(checked.probability or 0.0, 4))
 
 
 def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:

@@ -58,7 +58,7 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
         assert doc.text[s["start"]:s["end"]] == s["text"]
         assert s["chunk_id"].startswith(f"{s['doc_id']}:")
         assert isinstance(s["score"], float | int)
-        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25", "hybrid", "question"}
+        assert set(s["signals"]) == {"dense", "sentence", "coverage", "bm25", "hybrid", "question", "verifier"}
         assert (s["kind"] == "faq") == (s["matched_question"] is not None) == (doc.kind == "faq")
         for start, end in s["highlights"]:
             assert 0 <= start < end <= len(s["text"])
@@ -66,7 +66,7 @@ def assert_sources(sources: list[dict[str, Any]], service: QAService) -> None:
 
 def assert_ask_contract(body: dict[str, Any], question: str, service: QAService) -> None:
     assert list(body) == ["question", "answer", "answered", "answerability", "calibrated", "quotes",
-                          "matched_question", "related_questions", "sources", "took_ms", "build_id", "request_id"]
+                          "matched_question", "related_questions", "suggestions", "sources", "took_ms", "build_id", "request_id"]
     assert body["calibrated"] is True and 0.0 <= body["answerability"] <= 1.0  # e5-torch has a fitted model
     assert body["question"] == question.strip()
     assert isinstance(body["answer"], str) and isinstance(body["answered"], bool)

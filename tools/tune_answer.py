@@ -60,7 +60,7 @@ def score(service: QAService, cases: list[Prepared], params: AnswerParams) -> di
         result = AskResult(question=case.question.question, answer=answer.text, answered=answer.answered,
                            answerability=answer.answerability, calibrated=service.retriever.fitted.calibrated,
                            quotes=[], matched_question=answer.matched_question,
-                           related_questions=[], sources=case.sources, took_ms=0.0,
+                           related_questions=[], suggestions=[], sources=case.sources, took_ms=0.0,
                            build_id=service.live.current.build_id)
         judgements.append(judge(case.question, result))
     summary = summarize(judgements)

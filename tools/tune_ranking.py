@@ -51,7 +51,7 @@ def collect(service: QAService, questions: list[Question], limit: int | None) ->
 def _source(n: int, chunk: Chunk) -> Source:
     """A candidate as the judge reads a source (its document and text); it is scored here, not by the service."""
     return Source(n=n, doc_id=chunk.doc_id, title="", url=None, date=None, chunk_id=chunk.chunk_id, text=chunk.text,
-                  start=chunk.start, end=chunk.end, score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+                  start=chunk.start, end=chunk.end, score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None),
                   highlights=[], kind="passage", matched_question=None)
 
 

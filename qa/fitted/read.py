@@ -22,9 +22,11 @@ from qa.fitted.records import (
     RankingFit,
     RankingParams,
     UnitsFit,
+    VerifierFit,
+    VerifierParams,
 )
 
-T = TypeVar("T", RankingParams, AnswerParams)
+T = TypeVar("T", RankingParams, AnswerParams, VerifierParams)
 FORMAT = 1  # fitted.json's "format"; raised when a reader of the old one would misread the new one
 
 
@@ -47,6 +49,7 @@ def _parse(raw: object, source: str) -> Fitted:
         raise ValueError(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     ranking, answer = raw.get("ranking"), raw.get("answer")
     answerability, units, gap = raw.get("answerability"), raw.get("answer_units"), raw.get("gap_threshold")
+    verifier = raw.get("verifier")
     return Fitted(
         model_id=str(raw["model_id"]), source=source,
         ranking_fit=RankingFit(_params(RankingParams, ranking["params"]), provenance(ranking["provenance"]))
@@ -60,6 +63,8 @@ def _parse(raw: object, source: str) -> Fitted:
         answer_units=UnitsFit(linear(units), provenance(units["provenance"])) if units is not None else None,
         gap_threshold=GapThreshold(_probability(gap["threshold"]), provenance(gap["provenance"]))
         if gap is not None else None,
+        verifier=VerifierFit(_params(VerifierParams, verifier["params"]), provenance(verifier["provenance"]))
+        if verifier is not None else None,
     )
 
 

@@ -111,6 +111,25 @@ class AnswerFit:
 
 
 @dataclass(frozen=True)
+class VerifierParams:
+    """Where the verifier reads a question with its candidates (qa.query.verify); tuned by tools/tune_verifier.py."""
+
+    top: int  # hits read with the question, from the first (each costs a cross-encoder pass per candidate)
+    per_hit: int  # candidates per hit: a passage's sentences nearest the question, or an entry's questions
+    weight: float  # added to a checked hit's fused score per unit of verifier probability: the rerank
+    # an FAQ entry at least this probable is offered ("你是不是想问：…") when the answer abstains
+    suggest: float
+
+
+@dataclass(frozen=True)
+class VerifierFit:
+    """How the verifier (weights in verifier.npz beside fitted.json) is used for this model, with provenance."""
+
+    params: VerifierParams
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
 class GapThreshold:
     """The cosine two questions need to count as one need in `qa gaps`."""
 
@@ -125,7 +144,7 @@ NEUTRAL_RANKING = RankingParams(candidates=50, w_dense=1.0, w_sentence=1.0, w_co
 # keep_margin is 1 standard deviation of the candidates' cosines when no answer-unit model scores them
 NEUTRAL_ANSWER = AnswerParams(sources_considered=2, max_sentences=4, max_units=3, max_chars=200, keep_margin=1.0,
                               faq_max_chars=400)
-PARTS = ("ranking", "answer", "answerability", "answer_units", "gap_threshold")
+PARTS = ("ranking", "answer", "answerability", "answer_units", "gap_threshold", "verifier")
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,7 @@ class Fitted:
     answerability: AnswerabilityFit | None = None
     answer_units: UnitsFit | None = None
     gap_threshold: GapThreshold | None = None
+    verifier: VerifierFit | None = None
 
     @property
     def ranking(self) -> RankingParams:
@@ -156,5 +176,6 @@ class Fitted:
     @property
     def parts(self) -> tuple[str, ...]:
         """The parts fitted, in PARTS order."""
-        present = (self.ranking_fit, self.answer_fit, self.answerability, self.answer_units, self.gap_threshold)
+        present = (self.ranking_fit, self.answer_fit, self.answerability, self.answer_units, self.gap_threshold,
+                   self.verifier)
         return tuple(name for name, part in zip(PARTS, present, strict=True) if part is not None)

@@ -24,16 +24,19 @@ from qa.fitted.records import (
     Provenance,
     RankingFit,
     UnitsFit,
+    VerifierFit,
 )
 
-Part = RankingFit | AnswerFit | AnswerabilityFit | UnitsFit | GapThreshold
+Part = RankingFit | AnswerFit | AnswerabilityFit | UnitsFit | GapThreshold | VerifierFit
 ROOT = Path(__file__).resolve().parents[2]  # the repository the tools run in
 BENCH = ROOT.parent / "shared" / "bench"  # the shared data, ../shared/bench from the repository root
 # licence class of each set in ../shared/bench (see its README): DRCD is CC BY-SA, the others are for research
 BENCH_LICENCES: dict[str, Licence] = {"drcd": "free", "lcqmc": "research-only", "afqmc": "research-only",
                                       "pairs": "research-only"}
+# files of ../shared/bench/pairs whose publishers let anyone use them (pairs/README.md); the rest is research-only
+FREE_PAIRS = ("pawsx-zh-dev.tsv", "stsb-zh-train.txt", "stsb-zh-dev.txt", "cmnli-dev.txt")
 # a set tools/drcd.py prepared into the cache directory stands for the DRCD questions it was made from
-PREPARED = {"drcd": "../shared/bench/drcd/questions.jsonl"}
+PREPARED = {"drcd": "../shared/bench/drcd/questions.jsonl", "oppo-faq": "../shared/bench/pairs/oppo-xiaobu-dev.txt"}
 
 
 class Clock:
@@ -53,13 +56,15 @@ class Clock:
 def dataset(path: Path | str) -> Dataset:
     """A data set read by a fit, named relative to the repository, with its licence class."""
     name = repo_path(path)
+    if name.startswith("../shared/bench/pairs/") and name.rsplit("/", 1)[-1] in FREE_PAIRS:
+        return Dataset(name, "free")
     if name.startswith("../shared/bench/"):
         return Dataset(name, BENCH_LICENCES[name.split("/")[3]])
     if name.startswith(("eval/", "corpus/")):
         return Dataset(name, "free")  # the project's own questions and corpus
     for source, original in PREPARED.items():
         if name.startswith(".cache/") and source in name:
-            return Dataset(original, BENCH_LICENCES[source])
+            return dataset(ROOT / original)
     raise QAError(f"{name}: no licence class is known for it; fit from eval/, corpus/ or ../shared/bench "
                   "(or add the set to qa/fitted/write.py with its licence)")
 
@@ -107,7 +112,7 @@ def write_part(model_id: str, name: str, part: Part, directory: Path | None = No
 def to_json(part: Part) -> dict[str, Any]:
     """The JSON form of a part: parameters or weights beside their provenance."""
     out: dict[str, Any]
-    if isinstance(part, RankingFit | AnswerFit):
+    if isinstance(part, RankingFit | AnswerFit | VerifierFit):
         out = {"params": asdict(part.params)}
     elif isinstance(part, AnswerabilityFit):
         out = {**_linear(part.weights), "intercept": round(part.intercept, 6), "threshold": round(part.threshold, 6)}

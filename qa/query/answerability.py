@@ -22,7 +22,7 @@ from qa.tokens import STOPWORDS
 REFIT = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write` (tools/README.md)"
 # What the model may use; tools/fit_answerability.py chooses a subset and stores it with the fitted weights.
 FEATURES = ("evidence", "dense", "sentence", "coverage", "sentence_coverage", "bigram_coverage", "unknown_noun",
-            "novel_chars", "number_mismatch", "cross_lingual")
+            "novel_chars", "number_mismatch", "cross_lingual", "verifier", "verifier_logit")
 # Question words asking for a figure: an amount, a count, a duration, a date, a time, a phone number.
 _ASKS_NUMBER = re.compile(
     r"多少|几[天次点号岁个年月分秒位种条笔]|多久|多长时间|多大|多高|多远|哪一?年|什么时候|何时|几时|日期|号码|电话是|热线是"
@@ -59,7 +59,7 @@ def probability(fit: AnswerabilityFit, values: dict[str, float]) -> float:
 def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: list[Sentence]) -> dict[str, float]:
     """FEATURES of a question, its ranked hits and the sentences of its top sources."""
     top = hits[0].signals if hits else Signals(dense=0.0, sentence=0.0, coverage=0.0, bm25=0.0, hybrid=0.0,
-                                               question=0.0)
+                                               question=0.0, verifier=None)
     # a Chinese question naming a Latin-script product ("TokenPocket是…") still has Chinese words to check
     tagged = _tagged(normalize(query.text)) if _cjk_count(query.text) >= MIN_CJK else []
     best = sorted(sentences, key=lambda s: -s.cosine)[:CHECKED_SENTENCES]
@@ -69,7 +69,15 @@ def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: lis
         "unknown_noun": unknown_noun(retriever, tagged), "novel_chars": novel_chars(tagged, sentences),
         "number_mismatch": float(asks_number(query.text) and not any(_FIGURE.search(s.text) for s in best)),
         "cross_lingual": float(query.cross_lingual),
+        # the verifier's probability that the first source answers, having read both (0 when it read none); its
+        # logit too, since a logistic model over a probability cannot tell 0.99 from 0.999
+        "verifier": top.verifier or 0.0, "verifier_logit": _logit(top.verifier or 0.0),
     }
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 def sentence_coverage(query: Query, sentences: list[Sentence]) -> float:

@@ -96,7 +96,7 @@ class Retriever:
                 continue  # overlapping windows of one passage would only repeat it
             signals = Signals(dense=float(features.dense[i]), sentence=float(features.sentence[i]),
                               coverage=float(features.coverage[i]), bm25=float(features.bm25[i]),
-                              hybrid=float(fused[i]), question=0.0)
+                              hybrid=float(fused[i]), question=0.0, verifier=None)
             hits.append(Hit(row=int(features.rows[i]), chunk=chunk, score=float(scores[i]), signals=signals))
             if len(hits) == k:
                 break

@@ -31,7 +31,8 @@ def _source(n: int, query: Query, found: Found) -> Source:
 def _rounded(signals: Signals) -> Signals:
     return Signals(dense=round(signals.dense, 4), sentence=round(signals.sentence, 4),
                    coverage=round(signals.coverage, 4), bm25=round(signals.bm25, 4), hybrid=round(signals.hybrid, 4),
-                   question=round(signals.question, 4))
+                   question=round(signals.question, 4),
+                   verifier=None if signals.verifier is None else round(signals.verifier, 4))
 
 
 def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
