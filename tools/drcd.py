@@ -3,7 +3,7 @@
     python tools/drcd.py --out .cache/drcd            # all 2,000 paragraphs, 7,017 questions
     python tools/drcd.py --out .cache/drcd-300 --docs 300   # a fixed deterministic subset
     python tools/drcd.py --out .cache/drcd-split --split    # the abstention split: half the paragraphs indexed
-    python tools/drcd.py --out .cache/drcd-split-ci --split --titles 12   # its dev part, 12 articles (CI guard)
+    python tools/drcd.py --out .cache/drcd-split-ci --split --titles 12   # 12 articles of each part (CI guard)
     qa index --corpus .cache/drcd/corpus --index-dir .cache/drcd/index
     qa eval .cache/drcd/questions.jsonl --index-dir .cache/drcd/index --compare
 """
@@ -56,12 +56,14 @@ def part(title: str) -> str:
 
 def prepare_split(source: Path, out: Path, titles: int | None) -> dict[str, int]:
     """out/corpus/corpus.jsonl (the indexed half), out/fit.jsonl and out/dev.jsonl (every question of the part;
-    those whose paragraph is not indexed marked unanswerable). titles: only the first N articles of the dev part."""
+    those whose paragraph is not indexed marked unanswerable). titles: only the first N articles of each part."""
     records = [json.loads(line) for line in (source / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
                if line.strip()]
     title_of = {r["id"]: r["title"] for r in records}
-    chosen = list(dict.fromkeys(r["title"] for r in records if part(r["title"]) == "dev"))[:titles] if titles \
-        else None
+    chosen = None
+    if titles:
+        ordered = list(dict.fromkeys(r["title"] for r in records))
+        chosen = {t for name in ("fit", "dev") for t in [t for t in ordered if part(t) == name][:titles]}
     records = [r for r in records if chosen is None or r["title"] in chosen]
     (out / "corpus").mkdir(parents=True, exist_ok=True)
     kept = [r for r in records if indexed(r["id"])]
@@ -93,7 +95,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, help="keep a fixed subset of this many paragraphs")
     parser.add_argument("--split", action="store_true",
                         help="the abstention split: half the paragraphs, questions in fit.jsonl and dev.jsonl")
-    parser.add_argument("--titles", type=int, help="with --split: only the first N articles of the dev part")
+    parser.add_argument("--titles", type=int, help="with --split: only the first N articles of each part")
     args = parser.parse_args()
     if args.split:
         print(f"wrote {args.out}: {prepare_split(args.source, args.out, args.titles)}")
