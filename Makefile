@@ -75,7 +75,7 @@ install-check: setup
 	$(INSTALL_CHECK)/venv/bin/pip install --quiet $(INSTALL_CHECK)/dist/qa-*.whl
 	$(PY) tools/check_install.py --qa $(INSTALL_CHECK)/venv/bin/qa --corpus corpus --workdir $$(mktemp -d)
 
-# Regression guard: the seed dev set must stay within about 0.05 of today's figures (README, Quality), answer
+# Regression guard: the seed dev set must stay within about 0.05 of today's figures (docs/quality.md), answer
 # sentences and abstention included.
 eval-guard: setup
 	$(QA) index --corpus corpus --index-dir .cache/seed-index

@@ -3,7 +3,7 @@
     python bench/bench_gaps.py [--events 100000] [--files 4] [--runs 3] [--index-dir .cache/seed-index]
                                [--cache-dir .cache/emb] [--json out.json]
 
-The events are made from public question sets in /work/shared/bench: each unmet need is a pair of LCQMC or AFQMC
+The events are made from public question sets in ../shared/bench: each unmet need is a pair of LCQMC or AFQMC
 questions labelled as the same intent (two wordings of one need), asked with Zipf-distributed frequencies, and
 abstained; answered questions are DRCD questions, 10% of them with feedback of which a third says unhelpful. They are
 written by the service's own EventLog (one writer per file, as four workers would), one UTC day, questions masked.
@@ -32,7 +32,7 @@ from qa.events.log import EventLog
 from qa.events.records import FeedbackEvent, QuestionEvent, SourceRef, iso
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATA = Path("/work/shared/bench")
+BENCH_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench"  # ../shared/bench beside the repository
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 ANSWERED_SHARE = 0.6

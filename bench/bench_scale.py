@@ -82,6 +82,7 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
 
     from qa.config import Settings
     from qa.index import directory
+    from qa.index.manifest import Chunking, CorpusInfo, Manifest, ModelInfo
     from qa.index.writer import BuildWriter
 
     started = time.perf_counter()
@@ -99,20 +100,21 @@ def build(out: Path, n_chunks: int, drcd: Path) -> dict[str, Any]:
         writer.put_sentence_vectors(*corpus.sentence_vectors(writer, first, count, vectors))
     vectors_done = time.perf_counter()
     dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-    directory.write_manifest(path, {
-        "backend": "local", "model": {"spec": settings.model, "id": _model_id(settings.model), "dim": DIM},
-        "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
-        "corpus": {"dir": "synthetic", "fingerprint": "synthetic", "cjk": True, "documents": writer.n_documents,
-                   "chunks": writer.n_chunks, "sentences": writer.n_sentences},
-        "dense": dense, "sentence_dtype": "float16", "built_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-        "build_seconds": round(time.perf_counter() - started, 1), "synthetic": {"topics": corpus.n_topics}})
+    # corpus "synthetic": no corpus directory to fingerprint (the topics count is in this script's report)
+    directory.write_manifest(path, Manifest(
+        backend="local", model=ModelInfo(spec=settings.model, id=_model_id(settings.model), dim=DIM),
+        chunking=Chunking(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap),
+        corpus=CorpusInfo(dir="synthetic", fingerprint="synthetic", cjk=True, faq_entries=0,
+                          documents=writer.n_documents, chunks=writer.n_chunks, sentences=writer.n_sentences),
+        dense=dense, sentence_dtype="float16", built_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        build_seconds=round(time.perf_counter() - started, 1)))
     directory.swap_in(out, path, settings.build_grace_seconds)
     questions = corpus.questions(N_QUESTIONS, path, drcd)
     (out / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
     return {"seconds": round(time.perf_counter() - started, 1), "texts_seconds": round(texts_done - started, 1),
             "vectors_seconds": round(vectors_done - texts_done, 1),
             "finish_seconds": round(time.perf_counter() - vectors_done, 1), "documents": writer.n_documents,
-            "sentences": writer.n_sentences, "dense": dense["kind"]}
+            "sentences": writer.n_sentences, "dense": dense.kind, "topics": corpus.n_topics}
 
 
 def _model_id(spec: str) -> str:
@@ -131,7 +133,7 @@ def _open(index_dir: Path) -> Any:
     from qa.live import open_build
 
     # The vectors are synthetic: load whichever model the build recorded, only to pass the manifest checks.
-    settings = Settings.load(index_dir=index_dir, model=directory.read_current_manifest(index_dir)["model"]["spec"])
+    settings = Settings.load(index_dir=index_dir, model=directory.read_current_manifest(index_dir).model.spec)
     embedder = load_embedder(settings.model)
     started = time.perf_counter()
     loaded = open_build(settings, directory.resolve_current(index_dir).name, embedder)
@@ -144,11 +146,12 @@ def _questions(index_dir: Path) -> list[dict[str, Any]]:
 
 
 def _ask(retriever: Any, question: dict[str, Any]) -> float:
-    from qa.query.answer import AnswerParams, build_answer
+    from qa.query import faqhits
+    from qa.query.answer import build_answer
 
     started = time.perf_counter()
     query = retriever.prepare(question["question"], vector=np.asarray(question["vector"], dtype=np.float32))
-    build_answer(retriever, query, retriever.rank(query, 5, "hybrid"), AnswerParams())
+    build_answer(retriever, query, faqhits.examine(query, retriever.rank(query, 5, "hybrid")), retriever.fitted.answer)
     return (time.perf_counter() - started) * 1000
 
 

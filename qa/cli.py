@@ -8,11 +8,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.config import BACKENDS, Settings
 from qa.errors import QAError
 from qa.query.retrieval import MODES, Mode
+
+if TYPE_CHECKING:
+    from qa.index.manifest import Manifest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="serve the web page and JSON API with gunicorn")
     p.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (QA_PORT, default 8000)")
-    p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2; see README, Serving)")
+    p.add_argument("--workers", type=int, help="gunicorn worker processes (QA_WORKERS, default 2, docs/operations.md)")
     p.add_argument("--threads", type=int, help="request threads per worker (QA_THREADS, default 8)")
     p.add_argument("--log-format", choices=("text", "json"), help="access and app logs (QA_LOG_FORMAT)")
     p.add_argument("--metrics-host", help="address of the /metrics listener (QA_METRICS_HOST, default 127.0.0.1)")
@@ -111,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one self-contained page")
     p.add_argument("--limit", type=int, default=50, help="clusters reported and re-asked, largest first (50)")
     p.add_argument("--threshold", type=float, help="cosine two questions need to be one need (default: the "
-                   "one fitted for the model, qa/gaps/thresholds.json)")
+                   "one fitted for the model, qa/fitted/<model>/fitted.json)")
     p.set_defaults(handler=_gaps)
     return parser
 
@@ -217,12 +220,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _served(chosen: Any, settings: Settings, manifest: dict[str, object]) -> bool:
+def _served(chosen: Any, settings: Settings, manifest: Manifest) -> bool:
     """Whether the backend serves the current local build (a Milvus publish records its id in the manifest)."""
     from qa.index import directory
 
-    published = manifest.get("milvus")
-    build = published["build_id"] if isinstance(published, dict) else directory.resolve_current(settings.index_dir).name
+    published = manifest.milvus
+    build = published.build_id if published else directory.resolve_current(settings.index_dir).name
     try:
         return bool(chosen.current_build(settings) == build)
     except QAError:  # nothing served yet (an empty Milvus): publish
@@ -235,7 +238,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     service = QAService.load(settings)
     result = service.search(args.query, args.k, args.mode)
     for src in result.results:
-        signals = "  ".join(f"{k}={v:.3f}" for k, v in dataclasses.asdict(src.signals).items())
+        signals = "  ".join(f"{k}={v:.3f}" for k, v in dataclasses.asdict(src.signals).items()
+                            if v is not None)
         print(f"{src.n}. {src.title}  [{src.chunk_id}]  score={src.score:.3f}  {signals}")
         print(f"   {_one_line(src.text)}")
     print(f"({result.took_ms} ms)")
@@ -251,6 +255,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         if result.matched_question:
             print(f"匹配的问题：{result.matched_question}")
         print(result.answer)
+    elif result.suggestions:
+        print("没有足够把握回答。你是不是想问：" + " | ".join(s.question for s in result.suggestions))
     else:
         print("语料中没有找到能回答这个问题的内容。最接近的段落：")
     if result.related_questions:

@@ -12,7 +12,7 @@ from qa.errors import QAError
 
 DEFAULT_MODEL = "e5-torch"
 # 480 characters keep most DRCD paragraphs and seed sections whole: on seed dev the best hybrid recall@1 was .72 at
-# 120, .77 at 160 and 240, .84 at 360, 480 and 640 (README, Quality). One sentence of overlap.
+# 120, .77 at 160 and 240, .84 at 360, 480 and 640 (docs/quality.md). One sentence of overlap.
 CHUNK_CHARS = 480
 CHUNK_OVERLAP = 1
 BACKENDS = ("local", "milvus")
@@ -37,18 +37,18 @@ class Settings:
     # the previous build is always kept for `qa index --rollback`.
     build_grace_seconds: int = 600
     max_question_chars: int = 500
-    # With backend "milvus": where the published collections live (README, "Milvus backend").
+    # With backend "milvus": where the published collections live (docs/operations.md, "Milvus backend and replicas").
     milvus_uri: str | None = None  # a file path = Milvus Lite (one process), http://host:19530 = a Milvus server
     milvus_token: str | None = None
     milvus_db: str | None = None
     log_format: str = "text"  # text | json: `qa serve`'s access and app logs
     batch_max: int = 8  # most questions one query encode takes (bench/bench_query_batches.py: larger costs more)
     batch_wait_ms: int = 0  # how long a lone question waits for company before encoding
-    # `qa serve`: where it listens, and its layout, chosen with bench/bench_api.py on 2 cores (README, Serving): one
-    # single-threaded encode per worker and one worker per core, so workers never fight over cores; threads queue
-    # questions for the micro-batcher.
-    # Question and feedback events (README, "What people asked"): a directory, "off", or None for events/ beside
-    # the index directory.
+    # `qa serve`: where it listens, and its layout, chosen with bench/bench_api.py on 2 cores (docs/benchmarks.md,
+    # "Serving layout"): one single-threaded encode per worker and one worker per core, so workers never fight over
+    # cores; threads queue questions for the micro-batcher.
+    # Question and feedback events (docs/operations.md, "What people asked"): a directory, "off", or None for
+    # events/ beside the index directory.
     events_dir: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -106,9 +106,12 @@ class Settings:
 
 
 _PATHS = {"corpus_dir", "index_dir", "cache_dir"}
-# Every accepted question must fit `GET /?q=` percent-encoded in gunicorn's 8190-byte request line: at 12 bytes per
-# 4-byte character, 680 characters do.
-MAX_QUESTION_LIMIT = 680
+# The longest request line `qa serve` reads: gunicorn's limit_request_line, at the largest value its documentation
+# allows (0-8190). A longer line is answered by gunicorn itself with its own 414 page, before the app sees it.
+MAX_REQUEST_LINE = 8190
+# Every accepted question must fit the longer of its two URLs, `GET /api/search?q=` (the page's is `GET /?q=`),
+# percent-encoded in that line: at 12 bytes per 4-byte character, 680 characters do.
+MAX_QUESTION_LIMIT = (MAX_REQUEST_LINE - len("GET /api/search?q= HTTP/1.1")) // 12
 # name -> (lowest, highest) accepted value of each integer setting
 _RANGES = {
     "chunk_chars": (20, 100_000), "chunk_overlap": (0, 5), "ann_threshold": (1, 2**31 - 1),

@@ -92,11 +92,11 @@ def open_build(settings: Settings, build_id: str, embedder: Embedder, ranking: R
 
 def check_manifest(manifest: Manifest, where: str, settings: Settings, model_id: str | None = None) -> None:
     """The build was made with this process's model (and, when loaded, its exact id) and for its backend."""
-    check_model(dict(manifest), settings.model, where)
-    if model_id is not None and model_id != manifest["model"]["id"]:
-        raise IndexMismatchError(f"{where} was built with {manifest['model']['id']}, the loaded model is "
+    check_model(manifest, settings.model, where)
+    if model_id is not None and model_id != manifest.model.id:
+        raise IndexMismatchError(f"{where} was built with {manifest.model.id}, the loaded model is "
                                  f"{model_id}; {REBUILD_HINT}")
-    backend = manifest.get("backend", "local")
+    backend = manifest.backend
     if backend != settings.backend:
         raise IndexMismatchError(f"{where} was published to the {backend!r} backend, this process uses "
                                  f"{settings.backend!r}; set QA_BACKEND={backend} or rebuild with --backend "

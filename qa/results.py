@@ -20,7 +20,9 @@ SPAN_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "min
 class Signals:
     """Each ranking signal for this passage: cosine with the passage (dense) and with its best sentence,
     IDF-weighted share of the question's terms (coverage), BM25, the fused hybrid score, and for an FAQ entry the
-    cosine of the question with the entry's nearest question (0 for a passage)."""
+    cosine of the question with the entry's nearest question (0 for a passage), and the verifier's probability
+    that the passage answers (or the entry matches) the question, having read both together (null when it did not
+    read this one)."""
 
     dense: float
     sentence: float
@@ -28,6 +30,17 @@ class Signals:
     bm25: float
     hybrid: float
     question: float
+    verifier: float | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An FAQ entry close to the question but not sure enough to answer with: offered as "你是不是想问：…"."""
+
+    question: str = described("The entry's question nearest the one asked: asking it gets the entry's answer.")
+    doc_id: str = described("The entry's id (its document id, for /api/documents/<doc_id>).")
+    probability: float = described("The verifier's probability that this entry is what was asked.",
+                                   minimum=0, maximum=1)
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,14 @@ class AskResult:
     answer: str = described("Extracted sentences, each followed by a [n] marker citing sources[n-1]; empty when "
                             "answered is false.")
     answered: bool = described("False when the corpus holds no passage that answers the question.")
-    answerability: float = described(
+    answerability: float | None = described(
         "Estimated probability that the corpus answers the question (a logistic model over retrieval and question "
-        "features); the service abstains below its threshold, fitted on the dev questions.", minimum=0, maximum=1)
+        "features, fitted for the embedding model); the service abstains below its threshold, fitted on the dev "
+        "questions. Null when calibrated is false.", minimum=0, maximum=1)
+    calibrated: bool = described(
+        "True when an answerability model was fitted for the embedding model (qa/fitted/). False: the model serves "
+        "uncalibrated, with neutral ranking and answer settings; it never abstains (answered is false only when "
+        "nothing was found) and answerability is null.")
     quotes: list[Quote] = described("Where each answer sentence lies, in answer order: the i-th [n] marker's "
                                     "sentence. Empty when answered is false.")
     matched_question: str | None = described(
@@ -85,6 +103,10 @@ class AskResult:
         "otherwise.")
     related_questions: list[str] = described("Questions of the other FAQ entries among the sources, best first, "
                                              "to ask next.")
+    suggestions: list[Suggestion] = described(
+        "When answered is false but FAQ entries came close (the verifier, reading the question with each entry's "
+        "questions, found them likely but not sure enough): up to three, best first, to offer as "
+        "\"你是不是想问：…\". Empty otherwise.")
     sources: list[Source] = described("The passages, best first.")
     took_ms: float = described("Time the service spent on the question.")
     build_id: str = described("The index build that answered.")
@@ -147,6 +169,9 @@ class Health:
     documents: int = described("Documents in the index.", minimum=0)
     chunks: int = described("Passages (chunks) in the index.", minimum=0)
     model: str = described("Id of the embedding model the index was built with.")
+    calibrated: bool = described(
+        "True when the parameters the service answers with (ranking, answer composition, answerability) were "
+        "fitted for this model (qa/fitted/); false: neutral defaults and no abstention.")
     build_id: str = described("The index build this worker answers from.")
     index_built_at: str = described("ISO 8601 time the index was built.")
     loaded_at: str = described("ISO 8601 time this worker loaded the build.")

@@ -11,18 +11,16 @@ import numpy as np
 from qa import backends
 from qa.config import Settings
 from qa.corpus import Document
-from qa.documents.model import location_of
 from qa.encoders import Embedder, load_embedder
-from qa.errors import DocumentNotFoundError, QuestionError
+from qa.errors import DocumentNotFoundError
 from qa.live import LiveIndex, check_manifest
-from qa.normalize import normalize
-from qa.query import faqhits
-from qa.query.answer import Answer, AnswerParams, build_answer, highlights
+from qa.query import faqhits, verify
+from qa.query.answer import Answer, AnswerParams, build_answer
 from qa.query.ranking import RankingParams
-from qa.query.retrieval import MODES, Hit, Mode, Query, Retriever
-from qa.results import AskResult, Health, Quote, SearchResult, Signals, Source
-
-MAX_TOP_K = 20
+from qa.query.retrieval import Hit, Mode, Retriever
+from qa.query.sources import sources as sources_of
+from qa.requests import DEFAULT_TOP_K, AskRequest, SearchParams, read_body
+from qa.results import AskResult, Health, Quote, SearchResult, Source, Suggestion
 
 
 class QAService:
@@ -31,7 +29,7 @@ class QAService:
     def __init__(self, live: LiveIndex, settings: Settings, answer_params: AnswerParams | None = None):
         self.live = live
         self.settings = settings
-        self.answer_params = answer_params or AnswerParams()
+        self.answer_params = answer_params  # None: those fitted for the model (qa/fitted/), else neutral ones
 
     @classmethod
     def load(cls, settings: Settings, ranking: RankingParams | None = None,
@@ -52,72 +50,46 @@ class QAService:
         """The current build's retriever, for offline tools (a request leases its build instead)."""
         return self.live.get().retriever
 
-    def validate_question(self, question: object, field: str = "question") -> str:
-        if not isinstance(question, str):
-            raise QuestionError(f"`{field}` must be a string")
-        # The limit counts the question as sent, spaces included, as the OpenAPI schema's maxLength does.
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(f"`{field}` has {len(question)} characters; the limit is {limit}")
-        question = question.strip()
-        try:
-            question.encode("utf-8")
-        except UnicodeEncodeError:
-            raise QuestionError(f"`{field}` holds an unpaired surrogate (\\ud800-\\udfff); "
-                                "send valid Unicode") from None
-        if not question:
-            raise QuestionError(f"`{field}` is empty: type a question, for example 付款失败但钱被扣了怎么办？")
-        return question
-
-    def ask(self, question: object, top_k: object = 5, mode: Mode = "hybrid",
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, mode: Mode = "hybrid",
             vector: np.ndarray | None = None) -> AskResult:
+        """Check the question (qa.requests, as the API does), then answer it."""
+        return self.answer(read_body(AskRequest, {"question": question, "top_k": top_k}, self.settings), mode, vector)
+
+    def answer(self, asked: AskRequest, mode: Mode = "hybrid", vector: np.ndarray | None = None) -> AskResult:
         """vector: the question's embedding when the caller has it already (e.g. from a cache), else encoded."""
         started = time.perf_counter()
-        text = self.validate_question(question)
-        k = validate_top_k(top_k)
+        text = asked.question
         with self.live.lease() as loaded:
             retriever = loaded.retriever
             query = retriever.prepare(text, vector)
-            hits = retriever.rank(query, k, mode)
-            answer = build_answer(retriever, query, hits, self.answer_params)
-            sources = self.sources(retriever, query, hits)
+            hits = retriever.rank(query, asked.top_k, mode)
+            # each hit's document and FAQ match, for answer and sources; then the verifier reads the first few
+            checked = verify.read(retriever, query, faqhits.examine(query, hits))
+            found = verify.with_scores(checked)
+            answer = build_answer(retriever, query, found, self.answer_params or retriever.fitted.answer)
+            sources = sources_of(query, found)
+            fit = retriever.fitted.verifier
+            offered = verify.suggestions(checked, fit.params.suggest) if fit and not answer.answered else []
+        p = answer.answerability
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
-                         answerability=round(answer.answerability, 4), quotes=quotes(answer, hits),
+                         answerability=None if p is None else round(p, 4),
+                         calibrated=retriever.fitted.calibrated, quotes=quotes(answer, [f.hit for f in found]),
                          matched_question=answer.matched_question, related_questions=related(answer, sources),
+                         suggestions=[suggestion(c) for c in offered],
                          sources=sources, took_ms=_ms(started), build_id=loaded.build_id)
 
-    def search(self, query_text: object, k: object = 5, mode: Mode | str = "hybrid") -> SearchResult:
+    def search(self, query_text: str, k: int = DEFAULT_TOP_K, mode: Mode | str = "hybrid") -> SearchResult:
+        """Check the query (qa.requests, as the API does), then rank passages for it."""
+        return self.search_for(read_body(SearchParams, {"q": query_text, "k": k, "mode": mode}, self.settings))
+
+    def search_for(self, params: SearchParams) -> SearchResult:
         started = time.perf_counter()
-        text = self.validate_question(query_text, "q")
-        top_k = validate_top_k(k, "k")
-        if mode not in MODES:
-            raise QuestionError(f"`mode` must be one of {', '.join(MODES)}")
         with self.live.lease() as loaded:
             retriever = loaded.retriever
-            query = retriever.prepare(text)
-            hits = retriever.rank(query, top_k, mode)
-            results = self.sources(retriever, query, hits)
-        return SearchResult(query=text, results=results, took_ms=_ms(started))
-
-    @staticmethod
-    def sources(retriever: Retriever, query: Query, hits: list[Hit]) -> list[Source]:
-        info = query.view.document_info([h.chunk.doc_id for h in hits])
-        out = []
-        for n, hit in enumerate(hits, start=1):
-            doc = info[hit.chunk.doc_id]
-            matched = faqhits.match(query, hit) if doc.kind == faqhits.FAQ else None
-            signals = {name: round(v, 4) for name, v in hit.signals.items()}
-            signals["question"] = round(matched.cosine, 4) if matched else 0.0
-            out.append(Source(
-                n=n, doc_id=doc.doc_id, title=doc.title, url=doc.url, date=doc.date,
-                chunk_id=hit.chunk.chunk_id, text=hit.chunk.text, start=hit.chunk.start, end=hit.chunk.end,
-                score=round(hit.score, 4), signals=Signals(**signals),
-                highlights=highlights(normalize(hit.chunk.text), query), kind="faq" if matched else "passage",
-                matched_question=matched.question if matched else None,
-                location=None if matched else location_of(doc.locations, hit.chunk.headings, hit.chunk.start,
-                                                          hit.chunk.end),
-            ))
-        return out
+            query = retriever.prepare(params.q)
+            hits = retriever.rank(query, params.k, params.mode)
+            results = sources_of(query, faqhits.examine(query, hits))
+        return SearchResult(query=params.q, results=results, took_ms=_ms(started))
 
     def document(self, doc_id: str) -> Document:
         with self.live.lease() as loaded:
@@ -130,7 +102,7 @@ class QAService:
         """Questions the page offers to try: the corpus's first FAQ questions, else QA_EXAMPLES ("|" between),
         else none (never questions about documents this corpus may not have)."""
         with self.live.lease() as loaded:
-            found = loaded.retriever.index.manifest["corpus"].get("example_questions") or []
+            found = loaded.retriever.index.manifest.corpus.example_questions
         return list(found) or [q.strip() for q in self.settings.examples.split("|") if q.strip()]
 
     def example_document_ids(self, n: int) -> list[str]:
@@ -143,11 +115,11 @@ class QAService:
     def health(self) -> Health:
         with self.live.lease() as loaded:
             manifest = loaded.retriever.index.manifest
-            return Health(status="ok", documents=manifest["corpus"]["documents"],
-                          chunks=manifest["corpus"]["chunks"], model=manifest["model"]["id"],
-                          build_id=loaded.build_id, index_built_at=manifest["built_at"], loaded_at=loaded.loaded_at,
-                          load_seconds=loaded.load_seconds, build_seconds=manifest.get("build_seconds"),
-                          index_bytes=sum(f["size"] for f in manifest.get("files", {}).values()), pid=os.getpid(),
+            return Health(status="ok", documents=manifest.corpus.documents, chunks=manifest.corpus.chunks,
+                          model=manifest.model.id, calibrated=loaded.retriever.fitted.calibrated,
+                          build_id=loaded.build_id, index_built_at=manifest.built_at,
+                          loaded_at=loaded.loaded_at, load_seconds=loaded.load_seconds,
+                          build_seconds=manifest.build_seconds, index_bytes=manifest.size_bytes, pid=os.getpid(),
                           workers=None)
 
 
@@ -158,21 +130,17 @@ def related(answer: Answer, sources: list[Source]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def suggestion(checked: verify.Checked) -> Suggestion:
+    """An FAQ entry offered instead of an answer: its question the verifier read best, and its id."""
+    question = checked.read or (checked.found.match.question if checked.found.match else "")
+    return Suggestion(question=question, doc_id=checked.found.doc.doc_id,
+                      probability=round(checked.probability or 0.0, 4))
+
+
 def quotes(answer: Answer, hits: list[Hit]) -> list[Quote]:
     """Where each answer sentence lies in its source's text, in answer order (the i-th [n] marker's sentence)."""
     return [Quote(n=p.source, start=p.start - hits[p.source - 1].chunk.start,
                   end=p.end - hits[p.source - 1].chunk.start) for p in answer.sentences]
-
-
-def validate_top_k(value: object, field: str = "top_k") -> int:
-    # JSON Schema counts 3.0 as an integer, so does this; bool is an int subclass, but `true` is not a count
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QuestionError(f"`{field}` must be an integer from 1 to {MAX_TOP_K}")
-    if not 1 <= value <= MAX_TOP_K:
-        raise QuestionError(f"`{field}` must be from 1 to {MAX_TOP_K}, got {value}")
-    return value
 
 
 def _ms(started: float) -> float:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from qa.chunking import split_sentences
+from qa.encoders import Embedder
+from qa.fitted import load_fitted
+from qa.fitted.records import AnswerabilityFit, AnswerParams, Linear, Provenance
 from qa.query import answerability
-from qa.query.answer import AnswerParams, select
-from qa.query.answerability import FEATURES, Model, asks_number, load_model
+from qa.query.answer import select
+from qa.query.answerability import FEATURES, asks_number, probability
 from qa.query.evidence import _sentences
 from qa.query.units import Candidate
 from qa.service import QAService
 
+# select()'s rules at explicit settings (a further sentence within 4 points of the best)
+ANSWER = AnswerParams(sources_considered=2, max_sentences=4, max_units=3, max_chars=200, keep_margin=4.0,
+                      faq_max_chars=400)
 ITEM_TEXT = "1. 密码错误问题:用户常常输错密码。对此,用户可找回密码。\n\n2. 检查网络:确保网络稳定。以太坊还..."
 
 
@@ -47,24 +55,26 @@ def test_answer_units_group_the_chosen_sentences_unit_by_unit() -> None:
     sentences = _sentences("d", ITEM_TEXT, 0, split_sentences(ITEM_TEXT), np.array([0.9, 0.8, 0.7, 0.6]), source=1)
     cands = [Candidate(s, (1, s.item), 0, 0.0) for s in sentences]
     # the item's second sentence scores best: it leads, its head follows it, then the other item
-    groups = select(cands, np.array([2.0, 3.0, 2.5, 9.0]), AnswerParams())
+    groups = select(cands, np.array([2.0, 3.0, 2.5, 9.0]), ANSWER)
     assert [[p.text for p in g] for g in groups] == [["对此,用户可找回密码。", "密码错误问题:用户常常输错密码。"],
                                                      ["检查网络:确保网络稳定。"]]  # the teaser never answers
-    only = select(cands, np.array([2.0, 3.0, -5.0, 0.0]), AnswerParams())  # beyond keep_margin: left out
+    only = select(cands, np.array([2.0, 3.0, -5.0, 0.0]), ANSWER)  # beyond keep_margin: left out
     assert [[p.text for p in g] for g in only] == [["对此,用户可找回密码。", "密码错误问题:用户常常输错密码。"]]
-    assert select(cands, np.array([2.0, 3.0, 2.5, 9.0]), AnswerParams(max_units=1))[1:] == []
+    assert select(cands, np.array([2.0, 3.0, 2.5, 9.0]), replace(ANSWER, max_units=1))[1:] == []
 
 
 def test_model_is_a_standardised_logistic_regression() -> None:
-    model = Model(("a", "b"), np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([1.0, -1.0]), 0.5, 0.5)
+    weights = Linear(("a", "b"), np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([1.0, -1.0]))
+    fit = AnswerabilityFit(weights, 0.5, 0.5, Provenance("t", "m", (), "c", "now", None, {}))
     z = 0.5 + (3.0 - 1.0) / 2.0 - 1.0 * 2.0
-    assert model.probability({"a": 3.0, "b": 2.0}) == pytest.approx(1 / (1 + np.exp(-z)))
+    assert probability(fit, {"a": 3.0, "b": 2.0}) == pytest.approx(1 / (1 + np.exp(-z)))
 
 
-def test_shipped_model_uses_known_features() -> None:
-    model = load_model()
-    assert set(model.features) <= set(FEATURES) and 0.0 < model.threshold < 1.0
-    assert len(model.coef) == len(model.mean) == len(model.scale) == len(model.features)
+def test_shipped_model_uses_known_features(embedder: Embedder) -> None:
+    model = load_fitted(embedder.model_id).answerability
+    assert model is not None and set(model.weights.features) <= set(FEATURES) and 0.0 < model.threshold < 1.0
+    w = model.weights
+    assert len(w.coef) == len(w.mean) == len(w.scale) == len(w.features)
 
 
 def test_answerability_orders_questions_and_abstains(service: QAService) -> None:
@@ -77,11 +87,12 @@ def test_answerability_orders_questions_and_abstains(service: QAService) -> None
 
 def test_a_figure_the_corpus_does_not_give_counts_against_answering(service: QAService) -> None:
     retriever = service.retriever
+    from qa.query import faqhits
     from qa.query.answer import gather_sentences
 
     query = retriever.prepare("工行客服热线的电话号码是多少")
     hits = retriever.rank(query, 5, "hybrid")
-    values = answerability.features(retriever, query, hits, gather_sentences(retriever, query, hits[:2]))
+    values = answerability.features(retriever, query, hits, gather_sentences(query, faqhits.examine(query, hits[:2])))
     assert set(values) == set(FEATURES) and values["number_mismatch"] == 1.0
 
 

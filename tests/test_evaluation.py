@@ -13,13 +13,15 @@ from qa.results import AskResult, Signals, Source
 
 def _result(answer: str, sources: list[Source], answered: bool = True, took: float = 10.0,
             answerability: float = 0.5) -> AskResult:
-    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability, quotes=[],
-                     matched_question=None, related_questions=[], sources=sources, took_ms=took, build_id="b1")
+    return AskResult(question="?", answer=answer, answered=answered, answerability=answerability,
+                     calibrated=True, quotes=[],
+                     matched_question=None, related_questions=[], suggestions=[], sources=sources, took_ms=took,
+                     build_id="b1")
 
 
 def _src(doc_id: str, text: str) -> Source:
     return Source(n=1, doc_id=doc_id, title=doc_id, url=None, date=None, chunk_id=f"{doc_id}:0", text=text, start=0,
-                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0), highlights=[],
+                  end=len(text), score=0.0, signals=Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None), highlights=[],
                   kind="passage", matched_question=None)
 
 

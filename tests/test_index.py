@@ -16,6 +16,7 @@ from qa.encoders import Embedder
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.index import directory, layout
 from qa.index.build import build_index
+from qa.index.manifest import Chunking, ModelInfo
 from qa.service import QAService
 
 
@@ -23,13 +24,13 @@ def test_build_writes_manifest_and_files(settings: Settings, embedder: Embedder)
     report = build_index(settings, embedder=embedder)
     assert (report.documents, report.cache_hits) == (3, 0)
     manifest = directory.read_current_manifest(settings.index_dir)
-    assert manifest["model"] == {"spec": DEFAULT_MODEL, "id": embedder.model_id, "dim": embedder.dim}
-    assert manifest["chunking"] == {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap}
-    assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["chunks"] == report.chunks
-    assert len(manifest["corpus"]["fingerprint"]) == 64 and manifest["built_at"]
+    assert manifest.model == ModelInfo(spec=DEFAULT_MODEL, id=embedder.model_id, dim=embedder.dim)
+    assert manifest.chunking == Chunking(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap)
+    assert manifest.corpus.documents == 3 and manifest.corpus.chunks == report.chunks
+    assert len(manifest.corpus.fingerprint) == 64 and manifest.built_at
     current = directory.current_path(settings.index_dir)
     assert current.is_symlink()
-    assert set(manifest["files"]) >= {layout.DOCS, layout.CHUNK_VECTORS, layout.SENTENCE_VECTORS}
+    assert set(manifest.files) >= {layout.DOCS, layout.CHUNK_VECTORS, layout.SENTENCE_VECTORS}
 
 
 def test_rebuild_reuses_cache_and_swaps_builds(settings: Settings, embedder: Embedder, small_corpus: Path) -> None:
@@ -68,7 +69,7 @@ def test_previous_build_is_kept_older_ones_go_after_the_grace_period(settings: S
     assert sorted(p.name for p in (settings.index_dir / directory.BUILDS).iterdir()) == [second, third]
     assert directory.rollback(settings.index_dir, 0).name == second
     assert directory.resolve_current(settings.index_dir).name == second
-    assert directory.read_current_manifest(settings.index_dir)["corpus"]["documents"] == 4
+    assert directory.read_current_manifest(settings.index_dir).corpus.documents == 4
     assert directory.rollback(settings.index_dir, 0).name == third  # rolling back again returns to the newer one
     assert first not in {p.name for p in (settings.index_dir / directory.BUILDS).iterdir()}
 

@@ -15,7 +15,7 @@ import pytest
 
 from qa.config import Settings
 from qa.encoders import Embedder
-from qa.index import directory, layout
+from qa.index import directory, layout, manifest
 from qa.index.build import build_index
 from qa.live import LiveIndex
 
@@ -94,9 +94,8 @@ def test_unusable_build_is_refused_and_the_old_one_keeps_serving(
     if damage == "truncate":
         (build / layout.CHUNK_VECTORS).write_bytes((build / layout.CHUNK_VECTORS).read_bytes()[:100])
     else:
-        manifest = json.loads((build / layout.MANIFEST).read_text(encoding="utf-8"))
-        manifest["model"]["spec"] = "usem3"
-        (build / layout.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        made = manifest.read(build)
+        manifest.write(build, replace(made, model=replace(made.model, spec="usem3")))
     live.check_interval = 0
     assert not _wait_for(live, second, seconds=2)
     assert live.get().build_id == first

@@ -173,7 +173,7 @@ def test_publishing_switches_the_served_build_keeps_the_previous_drops_older_one
     assert {collection_name(b, kind) for b in ids[1:] for kind in KINDS} <= names  # current and previous kept
     # the local record of each publish: its manifest names the backend and the collections
     manifest = directory.read_manifest(dirs[2])
-    assert manifest["backend"] == "milvus" and manifest["milvus"]["build_id"] == ids[2]
+    assert manifest.backend == "milvus" and manifest.milvus is not None and manifest.milvus.build_id == ids[2]
     with pytest.raises(MilvusBackendError, match="already the published one"):
         publish(settings, dirs[2])
     assert rollback(settings) == ids[1] == current_build_id(settings)  # `qa index --rollback --backend milvus`

@@ -31,10 +31,11 @@ def test_the_schema_follows_the_question_limit() -> None:
 
 def test_every_result_field_is_documented_and_required() -> None:
     schemas = spec_for(Settings(), [])["components"]["schemas"]
-    assert schemas["AskResponse"]["required"] == ["question", "answer", "answered", "answerability", "quotes",
-                                                  "matched_question", "related_questions", "sources", "took_ms",
-                                                  "build_id", "request_id"]
-    assert set(schemas["Signals"]["required"]) == {"dense", "sentence", "coverage", "bm25", "hybrid", "question"}
+    assert schemas["AskResponse"]["required"] == ["question", "answer", "answered", "answerability", "calibrated",
+                                                  "quotes", "matched_question", "related_questions", "suggestions",
+                                                  "sources", "took_ms", "build_id", "request_id"]
+    assert set(schemas["Signals"]["required"]) == {"dense", "sentence", "coverage", "bm25", "hybrid", "question",
+                                                    "verifier"}
     assert schemas["Source"]["properties"]["kind"]["enum"] == ["passage", "faq"]
     assert "matched_question" in schemas["Source"]["required"]
     assert all(prop.get("description") for prop in schemas["Source"]["properties"].values())

@@ -125,6 +125,14 @@ def test_errors_show_near_the_box(client: FlaskClient) -> None:
     assert 'class="answer' not in text
 
 
+def test_a_control_character_is_refused_near_the_box(client: FlaskClient) -> None:
+    text = page(client, "/?q=abc%00def", 400)
+    error = re.search(r'<p id="form-error" class="form-error" role="alert">(.+?)</p>', text)
+    assert error and "control character (U+0000 at position 3)" in error.group(1)
+    assert 'aria-invalid="true"' in text
+    assert 'class="answer' not in text
+
+
 @pytest.mark.parametrize("query", ["", "?q=", "?q=%20%20"])
 def test_blank_question_shows_the_empty_form(client: FlaskClient, query: str) -> None:
     text = page(client, "/" + query)

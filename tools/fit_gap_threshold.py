@@ -1,28 +1,28 @@
-"""Fit the cosine threshold `qa gaps` groups questions by (qa/gaps/thresholds.json), on public question pairs.
+"""Fit the cosine threshold `qa gaps` groups questions by (qa/fitted/<model>/fitted.json), on public question pairs.
 
-    python tools/fit_gap_threshold.py [--model e5-torch] [--cache-dir /work/cache/emb] [--write]
+    python tools/fit_gap_threshold.py [--model e5-torch] [--cache-dir .cache/emb] [--write]
 
 Two questions are one need when the cosine of their query embeddings (the index's model, as the service encodes a
 question) is at least the threshold. It is fitted on LCQMC dev (8,802 pairs of Baidu Zhidao questions labelled same
-intent or not, /work/shared/bench/lcqmc/dev.txt): the threshold with the best F1 of "same intent". AFQMC dev (4,316
-payment questions, /work/shared/bench/afqmc/dev.txt) is only scored with it, never used to choose it: the check on
+intent or not, ../shared/bench/lcqmc/dev.txt): the threshold with the best F1 of "same intent". AFQMC dev (4,316
+payment questions, ../shared/bench/afqmc/dev.txt) is only scored with it, never used to choose it: the check on
 the domain of the seed corpus. Embeddings are cached (the model's query vectors, keyed apart from passages).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from qa.encoders import PASSAGE_TEXT_VERSION, load_embedder, passage_text
+from qa.fitted import FILE
+from qa.fitted.records import GapThreshold
+from qa.fitted.write import BENCH, Clock, write_part
 from qa.index.cache import CachedEncoder, EmbeddingCache
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = Path("/work/shared/bench")
-OUT = ROOT / "qa" / "gaps" / "thresholds.json"
 GRID = np.round(np.arange(0.90, 0.995, 0.0025), 4)
 
 
@@ -59,8 +59,10 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "emb")
     parser.add_argument("--fit", type=Path, default=BENCH / "lcqmc" / "dev.txt")
     parser.add_argument("--check", type=Path, default=BENCH / "afqmc" / "dev.txt")
-    parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write the gap_threshold part of qa/fitted/<model>/{FILE}")
     args = parser.parse_args()
+    clock = Clock()
     embedder = load_embedder(args.model)
     with EmbeddingCache(args.cache_dir / "embedding-cache.sqlite", embedder.model_id, embedder.dim) as cache:
         encoder = CachedEncoder(embedder, cache, prepare=passage_text, prepare_version=PASSAGE_TEXT_VERSION,
@@ -77,13 +79,12 @@ def main() -> None:
         print(f"{t:9.3f}  {_row(fit):28}  {_row(check)}")
     best, fit, check = max(table, key=lambda row: (row[1]["f1"], row[0]))
     print(f"chosen (best fit F1): {best}  fit {fit}  check {check}")
-    entry = {"model_id": embedder.model_id, "threshold": float(best), "fitted_on": str(args.fit),
-             "fit": fit, "checked_on": str(args.check), "check": check}
     if args.write:
-        table_json = json.loads(OUT.read_text(encoding="utf-8")) if OUT.exists() else {}
-        table_json[args.model] = entry
-        OUT.write_text(json.dumps(table_json, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {OUT}")
+        figures = {**{f"fit_{k}": v for k, v in fit.items()}, **{f"check_{k}": v for k, v in check.items()}}
+        provenance = clock.provenance("tools/fit_gap_threshold.py", embedder.model_id, [args.fit, args.check],
+                                      figures, "best F1 of same intent on the fit set; the check set only scored")
+        out = write_part(embedder.model_id, "gap_threshold", GapThreshold(float(best), provenance))
+        print(f"wrote the gap_threshold part of {out}")
 
 
 def _row(s: dict[str, float]) -> str:

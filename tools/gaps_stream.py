@@ -4,7 +4,7 @@
 
 The stream mixes, in a shuffled order: the seed dev questions (eval/seed_dev.jsonl; answerable ones asked by one to
 three people, unanswerable ones once or twice), payment questions people ask about other wallets (AFQMC dev pairs of
-the same intent, /work/shared/bench/afqmc/dev.txt: 60 needs, each asked in its two wordings with Zipf frequencies)
+the same intent, ../shared/bench/afqmc/dev.txt: 60 needs, each asked in its two wordings with Zipf frequencies)
 and everyday questions (20 LCQMC dev needs the same way). One question in twenty carries a phone or card number.
 Feedback follows what people do: on an answer to an answerable dev question 有帮助 one time in four (没帮助 one time
 in twenty); on any other answer 没帮助 three times in five, sometimes with a comment; on an abstention 没帮助 one time
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from servers import request  # noqa: E402  (bench/servers.py: the one way requests are sent)
 
-BENCH = Path("/work/shared/bench")
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"  # ../shared/bench beside the repository
 PRIVATE = ["我的手机号是13912345678", "卡号6217 0000 1234 5678", "身份证号11010519491231002X",
            "邮箱 wang.li@example.com"]
 COMMENTS = ["没回答我的问题", "答非所问", "想知道具体怎么操作", "能不能说清楚一点"]

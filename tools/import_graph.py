@@ -16,13 +16,15 @@ from pathlib import Path
 
 # (layer name, module prefixes); the first prefix that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens")),
+    # qa.results: the typed records the query path and the service return (plain data, importing nothing of qa)
+    ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens", "qa.results")),
+    ("fitted", ("qa.fitted",)),  # per-model fitted parameters: read by the query path and qa gaps
     ("text", ("qa.corpus", "qa.chunking", "qa.faq", "qa.documents", "qa.inventory")),
     ("encoders", ("qa.encoders",)),
     ("index", ("qa.index",)),
     ("backends", ("qa.backends",)),
     ("query", ("qa.query",)),
-    ("service", ("qa.results", "qa.live", "qa.service", "qa.events")),
+    ("service", ("qa.requests", "qa.live", "qa.service", "qa.events")),
     ("interfaces", ("qa.serve", "qa.cli", "qa.evaluation", "qa.gaps")),
 )
 ROOT_PACKAGE = "qa"  # qa/__init__.py holds only the version: every layer may read it

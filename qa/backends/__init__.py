@@ -9,9 +9,9 @@ Which backend serves is `Settings.backend`; `backend(settings)` is the only plac
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from qa.chunking import Chunk
 from qa.config import BACKENDS, Settings
 from qa.corpus import Document, DocumentInfo
 from qa.errors import QAError
+from qa.index.manifest import Manifest
 
-Manifest = Mapping[str, Any]
+__all__ = ["Backend", "IndexReader", "Manifest", "QuestionView", "backend", "current_build", "open_reader"]
 
 
 class QuestionView(Protocol):

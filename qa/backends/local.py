@@ -136,7 +136,7 @@ class LocalBackend:
 
     def open(self, settings: Settings, build_id: str, manifest: Manifest) -> LocalReader:
         path = self._path(settings, build_id)
-        directory.verify_files(path, dict(manifest))
+        directory.verify_files(path, manifest)
         return LocalReader(path, manifest)
 
     def publish(self, settings: Settings, build_dir: Path) -> None:

@@ -59,7 +59,8 @@ class E5Encoder:
     first FFN product. The reorder is a torch kernel, so it happens per process at the first forward pass.
     """
 
-    def __init__(self, weights: E5File, precision: str = "bf16") -> None:
+    def __init__(self, weights: E5File, precision: str = "bf16", layers: int | None = None) -> None:
+        """`layers` keeps only the first that many layers (the verifier's shallow cross-encoder starts from them)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.config: EncoderConfig = weights.config
@@ -73,7 +74,7 @@ class E5Encoder:
         # e5.c adds token type 0 to every token.
         self._type0 = self._vector(weights.f32("emb.type", (2, c.hidden))[0])
         self._embed_ln = self._norm(weights, "emb.ln")
-        self.layers = [self._layer(weights, i) for i in range(c.layers)]
+        self.layers = [self._layer(weights, i) for i in range(c.layers if layers is None else layers)]
         self._packed: tuple[int, list[Layer]] | None = None
 
     def _vector(self, values: np.ndarray) -> torch.Tensor:

@@ -36,7 +36,7 @@ class QuestionEvent:
     channel: Channel
     question: str  # masked
     answered: bool
-    answerability: float
+    answerability: float | None  # None: the model serves uncalibrated (qa/fitted/)
     sources: tuple[SourceRef, ...]
     build_id: str
     took_ms: float
@@ -111,7 +111,7 @@ def parse(line: str) -> Event:
             raise EventFormatError(f"`channel` must be one of {', '.join(CHANNELS)}")
         return QuestionEvent(time=_time(raw["time"]), request_id=raw["request_id"], channel=raw["channel"],
                              question=raw["question"], answered=raw["answered"],
-                             answerability=float(raw["answerability"]), sources=_sources(raw["sources"]),
+                             answerability=_optional_float(raw["answerability"]), sources=_sources(raw["sources"]),
                              build_id=raw["build_id"], took_ms=float(raw["took_ms"]))
     if kind == "feedback":
         _check(raw, _FEEDBACK_FIELDS)
@@ -121,13 +121,16 @@ def parse(line: str) -> Event:
 
 
 _NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
 _QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "time": str, "request_id": str, "channel": str, "question": str, "answered": bool, "answerability": _NUMBER,
+    "time": str, "request_id": str, "channel": str, "question": str, "answered": bool,
+    "answerability": _OPTIONAL_NUMBER,
     "sources": list, "build_id": str, "took_ms": _NUMBER}
 _FEEDBACK_FIELDS: dict[str, type | tuple[type, ...]] = {
     "time": str, "request_id": str, "helpful": bool, "comment": (str, type(None)), "known_request": bool}
 _SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {"doc_id": str, "kind": str, "score": _NUMBER}
 _TYPE_NAMES = {str: "a string", bool: "true or false", list: "an array", _NUMBER: "a number",
+               _OPTIONAL_NUMBER: "a number or null",
                (str, type(None)): "a string or null"}
 
 
@@ -137,6 +140,10 @@ def _check(raw: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> N
         # bool is an int: a number field must not take true/false, nor a bool field 0/1
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise EventFormatError(f"`{name}` must be {_TYPE_NAMES[kind]}")
+
+
+def _optional_float(value: int | float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _time(text: str) -> str:

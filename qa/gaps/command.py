@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from qa.config import Settings
-from qa.encoders import PASSAGE_TEXT_VERSION, passage_text
-from qa.errors import QAError
+from qa.encoders import PASSAGE_TEXT_VERSION, Embedder, load_embedder, passage_text
+from qa.errors import IndexNotFoundError, QAError
+from qa.fitted import load_fitted
 from qa.gaps.read import event_files, parse_since, read_stream
 from qa.gaps.render import as_html, as_json, as_text
 from qa.gaps.report import build_report
 from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.service import QAService
 
-THRESHOLDS = "thresholds.json"  # written by tools/fit_gap_threshold.py
-REFIT = "tools/fit_gap_threshold.py --model {spec}"
+REFIT = "tools/fit_gap_threshold.py --model {spec} --write"
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,13 @@ def run(options: GapsOptions, settings: Settings) -> int:
         raise QAError(f"--threshold is a cosine similarity between 0 and 1, got {options.threshold}")
     since = parse_since(options.since) if options.since else None
     stream = read_stream(event_files(options.paths or [_default_dir(settings)]), since)
-    service = QAService.load(settings)
-    embedder = service.live.embedder
+    service, embedder, unchecked = _service(settings)
     threshold = options.threshold or fitted_threshold(settings.model, embedder.model_id)
     # the question vectors are cached beside the index's passage vectors, keyed apart (queries=True)
     with EmbeddingCache(settings.cache_path, embedder.model_id, embedder.dim) as cache:
         encoder = CachedEncoder(embedder, cache, prepare=passage_text, prepare_version=PASSAGE_TEXT_VERSION,
                                 queries=True)
-        report = build_report(stream, service, encoder, threshold, options.limit, since)
+        report = build_report(stream, service, encoder, threshold, options.limit, since, unchecked)
     if options.html:
         options.html.write_text(as_html(report), encoding="utf-8")
     print(as_json(report) if options.json else as_text(report))
@@ -54,15 +51,24 @@ def run(options: GapsOptions, settings: Settings) -> int:
     return 0
 
 
+def _service(settings: Settings) -> tuple[QAService | None, Embedder, str | None]:
+    """The service to re-ask the clusters with, its model, and None; without an index (nothing built yet), no
+    service, the model alone (the clusters need only it) and why "now answered" goes unchecked."""
+    try:
+        service = QAService.load(settings)
+    except IndexNotFoundError as exc:
+        return None, load_embedder(settings.model), f'"now answered" was not checked: {exc}'
+    return service, service.live.embedder, None
+
+
 def fitted_threshold(spec: str, model_id: str) -> float:
-    """The threshold tools/fit_gap_threshold.py fitted for this model (spec and exact id), or a QAError."""
-    table = json.loads((files("qa.gaps") / THRESHOLDS).read_text(encoding="utf-8"))
-    entry = table.get(spec)
-    if entry is None or entry["model_id"] != model_id:
-        fitted = ", ".join(f"{s} ({e['model_id']})" for s, e in table.items())
-        raise QAError(f"no clustering threshold was fitted for {spec} ({model_id}); fitted: {fitted}. Pass "
-                      f"--threshold (a cosine such as 0.9) or fit one: python {REFIT.format(spec=spec)}")
-    return float(entry["threshold"])
+    """The threshold tools/fit_gap_threshold.py fitted for this model (qa/fitted/<slug>/fitted.json), or a
+    QAError."""
+    fitted = load_fitted(model_id)
+    if fitted.gap_threshold is None:
+        raise QAError(f"no clustering threshold was fitted for {spec} ({model_id}). Pass --threshold (a cosine such "
+                      f"as 0.9) or fit one: python {REFIT.format(spec=spec)}")
+    return fitted.gap_threshold.threshold
 
 
 def _default_dir(settings: Settings) -> Path:

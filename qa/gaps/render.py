@@ -26,7 +26,10 @@ def as_text(report: Report) -> str:
     lines = [f"{t.questions} questions{' since ' + report.since if report.since else ''} in {len(report.files)} "
              f"file(s): {t.abstained} abstained; feedback: {t.helpful} helpful, {t.unhelpful} unhelpful"
              f"{f', {t.unmatched_feedback} on unknown requests' if t.unmatched_feedback else ''}",
-             f"{t.gaps} unmet in {t.clusters} cluster(s); build {report.build_id}, threshold {report.threshold}"]
+             f"{t.gaps} unmet in {t.clusters} cluster(s); build {report.build_id or '(none)'}, "
+             f"threshold {report.threshold}"]
+    if report.unchecked:
+        lines.append(report.unchecked)
     if t.skipped_lines:
         lines.append(f"skipped {t.skipped_lines} malformed line(s), e.g. {report.skipped_examples[0]}")
     for rank, cluster in enumerate(report.clusters, start=1):

@@ -22,7 +22,7 @@ from qa.service import QAService
 EXAMPLES = 5
 COMMENTS = 5
 EXCERPT_CHARS = 160
-Status = Literal["now answered", "still open"]
+Status = Literal["now answered", "still open", "not checked"]  # not checked: there was no index to ask
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Cluster:
     wordings: int
     comments: list[str]  # the latest feedback comments
     closest: PassageRef | None  # the best passage for the typical question in the current index
-    now_answered: bool
+    now_answered: bool  # False as well when not checked
     status: Status
     answer: str | None  # the current answer, when now answered
     answer_source: PassageRef | None  # the passage the answer's first sentence is quoted from
@@ -74,13 +74,14 @@ class Report:
     since: str | None
     files: list[str]
     model: str
-    build_id: str
+    build_id: str | None  # None: no index, the clusters were not re-asked (see unchecked)
     threshold: float
     totals: Totals
     clusters: list[Cluster]  # the largest, re-asked
     other_clusters: int  # smaller clusters left out of `clusters`
     other_questions: int
     skipped_examples: list[str]
+    unchecked: str | None = None  # why the clusters were not re-asked ("now answered" was not checked)
 
 
 def wording_key(text: str) -> str:
@@ -89,9 +90,10 @@ def wording_key(text: str) -> str:
     return kept or text
 
 
-def build_report(stream: Stream, service: QAService, encoder: CachedEncoder, threshold: float, limit: int,
-                 since: datetime | None = None) -> Report:
-    """Cluster the stream's unmet questions, label every cluster, re-ask the `limit` largest."""
+def build_report(stream: Stream, service: QAService | None, encoder: CachedEncoder, threshold: float, limit: int,
+                 since: datetime | None = None, unchecked: str | None = None) -> Report:
+    """Cluster the stream's unmet questions, label every cluster, re-ask the `limit` largest (when there is a
+    service: without an index, unchecked says why they were not)."""
     by_key: dict[str, list[Asked]] = {}
     keys_of: dict[str, str] = {}  # most questions repeat a wording: normalise each text once
     for asked in stream.questions:
@@ -107,35 +109,37 @@ def build_report(stream: Stream, service: QAService, encoder: CachedEncoder, thr
     # named among the reported clusters: tokenising every wording of a large stream cost 7 s of 43 (100k events)
     terms = label_terms([[(texts[m], int(weights[m])) for m in g.members] for g in groups[:limit]])
     clusters = [_cluster([by_key[keys[m]] for m in g.members], [texts[m] for m in g.members], group_terms,
-                         service.ask(texts[g.leader], vector=vectors[g.leader]))
+                         service.ask(texts[g.leader], vector=vectors[g.leader]) if service else None)
                 for g, group_terms in zip(groups[:limit], terms, strict=True)]
     gaps = sum(len(v) for v in by_key.values())
-    build = service.live.get()
+    build = service.live.get() if service else None
     return Report(
         generated_at=_iso(datetime.now(UTC)), since=_iso(since) if since else None,
-        files=[str(f) for f in stream.files], model=build.retriever.embedder.model_id, build_id=build.build_id,
+        files=[str(f) for f in stream.files], model=encoder.embedder.model_id,
+        build_id=build.build_id if build else None, unchecked=unchecked,
         threshold=threshold, totals=_totals(stream, gaps, len(groups)), clusters=clusters,
         other_clusters=max(0, len(groups) - limit), other_questions=gaps - sum(c.count for c in clusters),
         skipped_examples=stream.skipped_examples)
 
 
-def _cluster(members: Sequence[list[Asked]], texts: list[str], terms: list[str], result: AskResult) -> Cluster:
-    """One cluster of the report; result is its typical question (texts[0]) asked again now."""
+def _cluster(members: Sequence[list[Asked]], texts: list[str], terms: list[str],
+             result: AskResult | None) -> Cluster:
+    """One cluster of the report; result is its typical question (texts[0]) asked again now (None: not asked)."""
     asked = [a for wording in members for a in wording]
     times = sorted(a.at for a in asked)
     comments = [c for a in sorted(asked, key=lambda a: a.at, reverse=True) for c in a.comments][:COMMENTS]
     # an answer people already marked unhelpful (same build, same first source) is not a closed gap
     judged = {(a.event.build_id, a.event.sources[0].doc_id) for a in asked if a.unhelpful and a.event.sources}
-    source = _answer_source(result)
-    now_answered = source is not None and (result.build_id, source.doc_id) not in judged
+    source = _answer_source(result) if result else None
+    now_answered = result is not None and source is not None and (result.build_id, source.doc_id) not in judged
     abstained = sum(1 for a in asked if not a.event.answered)
     return Cluster(
         label=" · ".join(terms) or texts[0], terms=terms, count=len(asked), abstained=abstained,
         unhelpful=len(asked) - abstained, first_seen=_iso(times[0]), last_seen=_iso(times[-1]), typical=texts[0],
         examples=texts[:EXAMPLES], wordings=len(texts), comments=comments,
-        closest=_ref(result.sources[0]) if result.sources else None, now_answered=now_answered,
-        status="now answered" if now_answered else "still open",
-        answer=result.answer if now_answered else None,
+        closest=_ref(result.sources[0]) if result and result.sources else None, now_answered=now_answered,
+        status="not checked" if result is None else "now answered" if now_answered else "still open",
+        answer=result.answer if result and now_answered else None,
         answer_source=_ref(source) if now_answered and source else None)
 
 

@@ -23,6 +23,7 @@ from qa.index import directory
 from qa.index.cache import CachedEncoder, EmbeddingCache
 from qa.index.docstore import DocStore
 from qa.index.layout import DOCS
+from qa.index.manifest import Chunking, CorpusFiles, CorpusInfo, Manifest, ModelInfo, SkippedFile
 from qa.index.progress import duration
 from qa.index.writer import BuildWriter
 from qa.inventory import Inventory
@@ -67,7 +68,7 @@ class BuildReport:
 class Encoders:
     """Passages and sentences are embedded as passages; an FAQ entry's questions as questions, like the questions
     asked (e5's "query: " prefix on both sides: paraphrase recall@1 on LCQMC dev-faq 0.942 against 0.920 with the
-    passage prefix, see README)."""
+    passage prefix, see docs/design.md, "FAQ entries")."""
 
     passages: CachedEncoder
     questions: CachedEncoder
@@ -103,17 +104,18 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
             hits = _plan(writer, encoder, say)
             _embed(writer, encoder, progress(writer.n_chunks + writer.n_sentences) if progress else None)
             dense = writer.finish(settings.ann_threshold, settings.ann_nprobe)
-            directory.write_manifest(build, {
-                "backend": settings.backend,  # `qa index --backend milvus` then publishes it
-                "model": {"spec": settings.model, "id": embedder.model_id, "dim": embedder.dim},
-                "chunking": {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
-                "corpus": {"dir": str(settings.corpus_dir), **corpus, "documents": writer.n_documents,
-                           "chunks": writer.n_chunks, "sentences": writer.n_sentences,
-                           "files": inventory.as_manifest()},
-                "dense": dense, "sentence_dtype": settings.sentence_dtype,
-                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "build_seconds": round(time.perf_counter() - started, 2),
-            })
+            directory.write_manifest(build, Manifest(
+                backend=settings.backend,  # `qa index --backend milvus` then publishes it
+                model=ModelInfo(spec=settings.model, id=embedder.model_id, dim=embedder.dim),
+                chunking=Chunking(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap),
+                corpus=CorpusInfo(dir=str(settings.corpus_dir), fingerprint=corpus.fingerprint, cjk=corpus.cjk,
+                                  faq_entries=corpus.faq_entries, documents=writer.n_documents,
+                                  chunks=writer.n_chunks, sentences=writer.n_sentences,
+                                  files=corpus_files(inventory), example_questions=corpus.example_questions),
+                dense=dense, sentence_dtype=settings.sentence_dtype,
+                built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                build_seconds=round(time.perf_counter() - started, 2),
+            ))
             directory.swap_in(settings.index_dir, build, settings.build_grace_seconds)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -123,23 +125,23 @@ def build_index(settings: Settings, progress: ProgressFactory | None = None, emb
                        cache_hits=hits, build_id=build.name, files=inventory.summary())
 
 
-def up_to_date(settings: Settings) -> dict[str, object] | None:
+def up_to_date(settings: Settings) -> Manifest | None:
     """The current build's manifest when a rebuild would make the same build (the same documents, every field, and
     the same model, chunking, storage, dense-search settings, backend and qa version), else None. Reads the corpus
     without chunking or embedding it: seconds where a rebuild takes minutes."""
     try:
-        manifest = directory.read_current_manifest(settings.index_dir)
+        made = directory.read_current_manifest(settings.index_dir)
     except QAError:  # no index, or one this qa cannot read: build one
         return None
-    dense = manifest.get("dense", {})
-    if (manifest["model"]["spec"], manifest["chunking"], manifest.get("sentence_dtype"), manifest.get("backend"),
-            manifest.get("package_version"), dense.get("ann_threshold"), dense.get("nprobe", settings.ann_nprobe)) != (
-            settings.model, {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap},
+    nprobe = made.dense.nprobe if made.dense.nprobe is not None else settings.ann_nprobe  # exact search: any
+    if (made.model.spec, made.chunking, made.sentence_dtype, made.backend, made.package_version,
+            made.dense.ann_threshold, nprobe) != (
+            settings.model, Chunking(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap),
             settings.sentence_dtype, settings.backend, __version__, settings.ann_threshold, settings.ann_nprobe):
         return None
     fingerprint = corpus_fingerprint(document_digest(doc) for doc in iter_corpus(
         settings.corpus_dir, options=read_options(settings)))
-    return manifest if fingerprint == manifest["corpus"]["fingerprint"] else None
+    return made if fingerprint == made.corpus.fingerprint else None
 
 
 def read_options(settings: Settings) -> ReadOptions:
@@ -147,7 +149,24 @@ def read_options(settings: Settings) -> ReadOptions:
     return ReadOptions(ocr=settings.ocr == "on", cache_path=settings.cache_path.parent / EXTRACT_CACHE)
 
 
-def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory: Inventory) -> dict[str, object]:
+def corpus_files(inventory: Inventory) -> CorpusFiles:
+    """The manifest's account of the corpus directory: files read by kind, pages, OCR, each skipped file."""
+    return CorpusFiles(read=dict(sorted(inventory.read.items())), pages=inventory.pages,
+                       ocr_pages=inventory.ocr_pages, ocr_seconds=round(inventory.ocr_seconds, 2),
+                       skipped=[SkippedFile(s.path, s.reason) for s in inventory.skipped])
+
+
+@dataclass(frozen=True)
+class _CorpusRead:
+    """What reading the corpus learnt for the manifest."""
+
+    fingerprint: str
+    cjk: bool
+    faq_entries: int
+    example_questions: list[str]
+
+
+def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory: Inventory) -> _CorpusRead:
     """Phase 1: every document's chunks, sentence spans and BM25 tokens go to the writer, one document at a time."""
     chunk_settings = ChunkSettings(max_chars=settings.chunk_chars, overlap=settings.chunk_overlap)
     digests: list[str] = []
@@ -171,8 +190,7 @@ def _read_corpus(settings: Settings, writer: BuildWriter, say: Notice, inventory
         raise CorpusError(f"the corpus in {settings.corpus_dir} has headings but no body text to index; "
                           f"add paragraphs under the headings")
     # The corpus's script tells the ranking when a question is cross-lingual (see qa.query.retrieval).
-    return {"fingerprint": corpus_fingerprint(digests), "cjk": mostly_cjk("".join(sample)), "faq_entries": faq_entries,
-            "example_questions": examples}
+    return _CorpusRead(corpus_fingerprint(digests), mostly_cjk("".join(sample)), faq_entries, examples)
 
 
 def _plan(writer: BuildWriter, encoder: Encoders, say: Notice) -> int:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from qa import __version__
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.index import manifest
 from qa.index.layout import BUILDS, CURRENT, FORMAT_VERSION, MANIFEST, REBUILD_HINT
+from qa.index.manifest import FileCheck, Manifest, MilvusRecord
 
 # Files up to this size are hashed whole at every load; larger ones by samples, so loading stays O(1) in size.
 FULL_HASH_LIMIT = 64 << 20
@@ -48,24 +49,19 @@ def new_build_dir(index_dir: Path) -> Path:
     return path
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def write_manifest(path: Path, made: Manifest) -> Manifest:
     """Write the manifest last, with the size and checksum of every other file: a manifest means a complete build."""
     files = {str(f.relative_to(path)): _fingerprint(f) for f in sorted(path.rglob("*"))
              if f.is_file() and f.name not in (MANIFEST, RETIRED)}
-    manifest = {**manifest, "format_version": FORMAT_VERSION, "package_version": __version__, "files": files}
-    tmp = path / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, path / MANIFEST)
-    return manifest
+    done = replace(made, format_version=FORMAT_VERSION, package_version=__version__, files=files)
+    manifest.write(path, done)
+    return done
 
 
-def record_in_manifest(build: Path, **fields: Any) -> None:
-    """Add what happened to a finished build since (e.g. where it was published) to its manifest, atomically; the
-    files and their checksums are unchanged."""
-    manifest = {**json.loads((build / MANIFEST).read_text(encoding="utf-8")), **fields}
-    tmp = build / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, build / MANIFEST)
+def record_published(build: Path, milvus: MilvusRecord) -> None:
+    """Record in a finished build's manifest where it was published, atomically; its files and checksums are
+    unchanged (the build directory stays as the local record of what Milvus serves)."""
+    manifest.write(build, replace(manifest.read(build), backend="milvus", milvus=milvus))
 
 
 def resolve_current(index_dir: Path) -> Path:
@@ -76,41 +72,30 @@ def resolve_current(index_dir: Path) -> Path:
     return link.resolve()
 
 
-def read_manifest(build: Path) -> dict[str, Any]:
+def read_manifest(build: Path) -> Manifest:
     """The manifest of one build directory, checked for this qa's format version."""
-    path = build / MANIFEST
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexNotFoundError(f"{build} holds no manifest: it is not a finished build; {REBUILD_HINT}") from None
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"unreadable {path} ({exc}); {REBUILD_HINT}") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index in {build} has format version {manifest.get('format_version')}, this qa reads "
-            f"{FORMAT_VERSION}; {REBUILD_HINT}")
-    return manifest
+    return manifest.read(build)
 
 
-def read_current_manifest(index_dir: Path) -> dict[str, Any]:
-    return read_manifest(resolve_current(index_dir))
+def read_current_manifest(index_dir: Path) -> Manifest:
+    return manifest.read(resolve_current(index_dir))
 
 
-def check_model(manifest: dict[str, Any], model_spec: str, where: Path | str) -> None:
-    built = manifest["model"]["spec"]
+def check_model(made: Manifest, model_spec: str, where: Path | str) -> None:
+    built = made.model.spec
     if built != model_spec:
         raise IndexMismatchError(
             f"index in {where} was built with model {built!r}, but this process uses {model_spec!r}; "
             f"{REBUILD_HINT}, or run with --model {built} / QA_MODEL={built}")
 
 
-def verify_files(build: Path, manifest: dict[str, Any]) -> None:
+def verify_files(build: Path, made: Manifest) -> None:
     """Every file the manifest lists exists with its recorded size and checksum."""
-    for name, expected in manifest["files"].items():
+    for name, expected in made.files.items():
         file = build / name
         if not file.exists():
             raise IndexCorruptError(f"index file {file} is missing; {REBUILD_HINT}")
-        if file.stat().st_size != expected["size"] or _fingerprint(file) != expected:
+        if file.stat().st_size != expected.size or _fingerprint(file) != expected:
             raise IndexCorruptError(f"index file {file} is corrupt (size or checksum mismatch); {REBUILD_HINT}")
 
 
@@ -165,15 +150,15 @@ def _builds(index_dir: Path) -> list[Path]:
     return sorted(p.resolve() for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
+def _fingerprint(path: Path) -> FileCheck:
     size = path.stat().st_size
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         if size <= FULL_HASH_LIMIT:
             for block in iter(lambda: handle.read(_SAMPLE), b""):
                 digest.update(block)
-            return {"size": size, "sha256": digest.hexdigest()}
+            return FileCheck(size, sha256=digest.hexdigest())
         for offset in (0, size // 2, size - _SAMPLE):
             handle.seek(offset)
             digest.update(handle.read(_SAMPLE))
-    return {"size": size, "sampled_sha256": digest.hexdigest()}
+    return FileCheck(size, sampled_sha256=digest.hexdigest())

@@ -6,7 +6,7 @@ and opens SQLite, it parses nothing large; scattered per-question reads go throu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from qa.errors import IndexCorruptError
 from qa.index import directory, layout
 from qa.index.dense import DenseIndex
 from qa.index.docstore import DocStore
+from qa.index.manifest import Manifest
 from qa.index.npyrows import NpyRows
 from qa.index.sparse import SparseIndex
 
@@ -51,12 +52,11 @@ class SentenceRecord:
 class BuildFiles:
     """The files of one build directory, checked against each other at open."""
 
-    def __init__(self, path: Path, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, manifest: Manifest) -> None:
         self.path = path
         self.manifest = manifest
-        dense = manifest["dense"]
-        ann = path / layout.ANN if dense["kind"] == "ivf" else None
-        self.dense = DenseIndex.load(path / layout.CHUNK_VECTORS, ann, nprobe=int(dense.get("nprobe", 32)))
+        ann = path / layout.ANN if manifest.dense.kind == "ivf" else None
+        self.dense = DenseIndex.load(path / layout.CHUNK_VECTORS, ann, nprobe=manifest.nprobe)
         self.sparse = SparseIndex.load(path / layout.SPARSE)
         self.docs = DocStore(path / layout.DOCS)
         self.meta = NpyRows(path / layout.CHUNK_META)  # int32 (n, 4): document idx, start, end, ordinal

@@ -1,4 +1,4 @@
-"""The files of a format-4 build directory (see README, "The index directory")."""
+"""The files of a format-4 build directory (docs/operations.md, "What a build holds")."""
 
 # 3: documents have a kind (passage or faq); FAQ questions are embedded as questions
 # 4: documents have locations (where each PDF page or slide begins)
@@ -8,7 +8,7 @@ MANIFEST = "manifest.json"
 DOCS = "docs.sqlite"
 CHUNK_META = "chunk_meta.npy"  # int32 (n, 4): document idx, start, end, ordinal within the document
 CHUNK_VECTORS = "chunk_vectors.npy"  # float32 (n, dim), unit rows
-ANN = "dense.faiss"  # IVF index over chunk_vectors, present when manifest["dense"]["kind"] == "ivf"
+ANN = "dense.faiss"  # IVF index over chunk_vectors, present when the manifest's dense.kind is "ivf"
 SENTENCE_BOUNDS = "sentence_bounds.npy"  # int64 (n + 1): the sentences of row r are bounds[r]:bounds[r + 1]
 SENTENCE_SPANS = "sentence_spans.npy"  # int32 (m, 2): start, end offsets into the document text
 SENTENCE_VECTORS = "sentence_vectors.npy"  # float16 (or float32, see the manifest) (m, dim)

@@ -14,6 +14,7 @@ from qa.corpus import Document
 from qa.index import layout
 from qa.index.dense import build_ivf, ivf_lists
 from qa.index.docstore import DocStore, DocStoreWriter
+from qa.index.manifest import Dense
 from qa.index.sparse import SparseBuilder
 
 _INT32_MAX = 2**31 - 1
@@ -133,7 +134,7 @@ class BuildWriter:
         assert self._sentence_vectors is not None, "call start_vectors first"
         self._sentence_vectors[first:first + len(vectors)] = vectors.astype(self.sentence_dtype)
 
-    def finish(self, ann_threshold: int, nprobe: int) -> dict[str, Any]:
+    def finish(self, ann_threshold: int, nprobe: int) -> Dense:
         """Write the row arrays, the BM25 index and (above ann_threshold rows) the IVF index; the manifest's
         `dense` section is returned. The caller writes the manifest."""
         assert self._chunk_vectors is not None and self._sentence_vectors is not None, "call start_vectors first"
@@ -147,10 +148,10 @@ class BuildWriter:
         sparse_dir.mkdir()
         sparse.save(str(sparse_dir), show_progress=False)
         if self.n_chunks < ann_threshold:
-            return {"kind": "exact", "ann_threshold": ann_threshold}
+            return Dense(kind="exact", ann_threshold=ann_threshold)
         nlist = ivf_lists(self.n_chunks)
         build_ivf(self._chunk_vectors, self.path / layout.ANN, nlist)
-        return {"kind": "ivf", "ann_threshold": ann_threshold, "nlist": nlist, "nprobe": nprobe}
+        return Dense(kind="ivf", ann_threshold=ann_threshold, nlist=nlist, nprobe=nprobe)
 
 
 def enumerate_batches(batches: Iterator[list[Any]]) -> Iterator[tuple[int, list[Any]]]:

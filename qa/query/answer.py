@@ -8,25 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa import faq
+from qa.fitted.records import AnswerParams
 from qa.query import answerability, faqhits, units
 from qa.query.evidence import Sentence, hit_sentences
+from qa.query.faqhits import Found, Match
 from qa.query.retrieval import Hit, Query, Retriever
 from qa.query.units import Candidate
-from qa.tokens import worth_marking
 
-
-@dataclass(frozen=True)
-class AnswerParams:
-    """Chosen on DRCD's DEV_ half and the seed dev set (issue 15's research, see README, Quality)."""
-
-    sources_considered: int = 2  # sentences are drawn from this many top sources
-    max_sentences: int = 4
-    max_units: int = 3  # list items or paragraphs quoted, each one line of the answer
-    max_chars: int = 200
-    # a further sentence must score within this of the best one (units of the answer-unit model's score)
-    keep_margin: float = 4.0
-    # an FAQ entry's answer is quoted whole up to this length, else cut at a sentence end (the [n] leads on)
-    faq_max_chars: int = 400
+__all__ = ["Answer", "AnswerParams", "Picked", "build_answer", "gather_sentences", "select"]
 
 
 @dataclass(frozen=True)
@@ -44,47 +33,47 @@ class Answer:
     answered: bool
     text: str  # the quoted units, one per line, each sentence followed by its [n]
     sentences: list[Picked] = field(default_factory=list)
-    answerability: float = 0.0  # calibrated probability that the corpus answers the question
+    # calibrated probability that the corpus answers the question; None when the model has no fitted
+    # answerability (uncalibrated: nothing abstains)
+    answerability: float | None = 0.0
     matched_question: str | None = None  # answered from an FAQ entry: its question nearest the one asked
-    cut: bool = False  # the FAQ answer was cut at a sentence end (its [n] leads to the whole entry)
 
 
-def gather_sentences(retriever: Retriever, query: Query, hits: list[Hit],
-                     kinds: list[str] | None = None) -> list[Sentence]:
-    """The sentences of the given hits, in source order (an FAQ entry's questions marked, given the kinds)."""
-    kinds = kinds or faqhits.kinds(query, hits)
-    return [s for n, (hit, kind) in enumerate(zip(hits, kinds, strict=False), start=1)
-            for s in hit_sentences(query, hit, n, _questions(hit, kind))]
+def gather_sentences(query: Query, found: list[Found]) -> list[Sentence]:
+    """The sentences of the given hits, in source order (an FAQ entry's questions marked)."""
+    return [s for n, f in enumerate(found, start=1) for s in hit_sentences(query, f.hit, n, _questions(f))]
 
 
-def _questions(hit: Hit, kind: str) -> int:
-    return len(faq.question_spans(hit.chunk.text)) if kind == faqhits.FAQ else 0
+def _questions(found: Found) -> int:
+    return len(faq.question_spans(found.hit.chunk.text)) if found.is_faq else 0
 
 
-def build_answer(retriever: Retriever, query: Query, hits: list[Hit], params: AnswerParams) -> Answer:
-    """An FAQ entry ranked first answers with its own answer; else the passages' best sentences; or abstain."""
-    kinds = faqhits.kinds(query, hits)
-    sentences = gather_sentences(retriever, query, hits[: params.sources_considered], kinds)
-    model = answerability.load_model()
-    p = model.probability(answerability.features(retriever, query, hits, sentences))
-    if hits and kinds[0] == faqhits.FAQ and p >= model.threshold:
-        return _faq_answer(query, hits[0], params, p)
+def build_answer(retriever: Retriever, query: Query, found: list[Found], params: AnswerParams) -> Answer:
+    """An FAQ entry ranked first answers with its own answer; else the passages' best sentences; or abstain
+    (only on an answerability threshold fitted for the model: an uncalibrated model always answers).
+    found: the ranked hits examined once (qa.query.faqhits.examine), shared with the sources."""
+    hits = [f.hit for f in found]
+    sentences = gather_sentences(query, found[: params.sources_considered])
+    gate = answerability.model(retriever.fitted)
+    p = answerability.probability(gate, answerability.features(retriever, query, hits, sentences)) if gate else None
+    answerable = gate is None or (p is not None and p >= gate.threshold)
+    if found and found[0].match is not None and answerable:
+        return _faq_answer(found[0].hit, found[0].match, params, p)
     cands = units.candidates(query, [s for s in sentences if not s.question])
-    groups = select(cands, units.scores(hits, cands), params) if hits else []
-    if p < model.threshold or not groups:
+    groups = select(cands, units.scores(hits, cands, retriever.fitted.answer_units), params) if hits else []
+    if not answerable or not groups:
         return Answer(answered=False, text="", answerability=p)
     text = "\n".join("".join(f"{picked.text}[{picked.source}]" for picked in group) for group in groups)
     return Answer(answered=True, text=text, sentences=[picked for group in groups for picked in group],
                   answerability=p)
 
 
-def _faq_answer(query: Query, hit: Hit, params: AnswerParams, p: float) -> Answer:
+def _faq_answer(hit: Hit, matched: Match, params: AnswerParams, p: float | None) -> Answer:
     """The entry's answer verbatim (cut at a sentence end past faq_max_chars), cited to the entry."""
     quoted = faqhits.quote_answer(hit, params.faq_max_chars)
-    matched = faqhits.match(query, hit)
     picked = Picked(1, hit.chunk.doc_id, quoted.start, quoted.end, quoted.text, matched.cosine)
     return Answer(answered=True, text=f"{quoted.text}[1]", sentences=[picked], answerability=p,
-                  matched_question=matched.question, cut=quoted.cut)
+                  matched_question=matched.question)
 
 
 def select(cands: list[Candidate], scores: np.ndarray, params: AnswerParams) -> list[list[Picked]]:
@@ -118,24 +107,3 @@ def select(cands: list[Candidate], scores: np.ndarray, params: AnswerParams) -> 
 def _picked(cand: Candidate, score: float) -> Picked:
     s = cand.sentence
     return Picked(s.source, s.doc_id, s.start, s.end, s.text, score)
-
-
-def highlights(matchable: str, query: Query) -> list[tuple[int, int]]:
-    """Character ranges holding the question's terms (found in the normalised text), merged where they touch."""
-    spans = sorted(span for term in query.terms if worth_marking(term) for span in _occurrences(matchable, term))
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
-
-
-def _occurrences(text: str, term: str) -> list[tuple[int, int]]:
-    found = []
-    start = text.find(term)
-    while start != -1:
-        found.append((start, start + len(term)))
-        start = text.find(term, start + len(term))
-    return found

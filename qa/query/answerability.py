@@ -6,23 +6,23 @@ import functools
 import logging
 import math
 import re
-from dataclasses import dataclass
 
 import jieba
 import jieba.posseg
 import numpy as np
 
 from qa.errors import QAError
+from qa.fitted.records import AnswerabilityFit, Fitted
 from qa.normalize import normalize
 from qa.query.evidence import Sentence
-from qa.query.linear import read_weights
 from qa.query.retrieval import Hit, Query, Retriever
+from qa.results import Signals
 from qa.tokens import STOPWORDS
 
-MODEL_FILE = "answerability.json"  # in this package; written by tools/fit_answerability.py
+REFIT = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write` (tools/README.md)"
 # What the model may use; tools/fit_answerability.py chooses a subset and stores it with the fitted weights.
 FEATURES = ("evidence", "dense", "sentence", "coverage", "sentence_coverage", "bigram_coverage", "unknown_noun",
-            "novel_chars", "number_mismatch", "cross_lingual")
+            "novel_chars", "number_mismatch", "cross_lingual", "verifier", "verifier_logit")
 # Question words asking for a figure: an amount, a count, a duration, a date, a time, a phone number.
 _ASKS_NUMBER = re.compile(
     r"多少|几[天次点号岁个年月分秒位种条笔]|多久|多长时间|多大|多高|多远|哪一?年|什么时候|何时|几时|日期|号码|电话是|热线是"
@@ -38,51 +38,46 @@ CHECKED_SENTENCES = 3  # the expected answer type is looked for in this many sen
 _CENTRAL_TAGS = ("n", "eng", "j", "m", "x")
 
 
-@dataclass(frozen=True)
-class Model:
-    """Standardised logistic regression: p = sigmoid(intercept + coef . (x - mean) / scale)."""
-
-    features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-    threshold: float  # answer when p reaches this
-
-    def probability(self, values: dict[str, float]) -> float:
-        x = np.array([values[name] for name in self.features])
-        z = self.intercept + float(self.coef @ ((x - self.mean) / self.scale))
-        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))  # clipped: exp must not overflow
-
-
-@functools.cache
-def load_model() -> Model:
-    refit = "refit it with `python tools/fit_answerability.py --index-dir INDEX --write`"
-    weights = read_weights(MODEL_FILE, "answerability model", refit)
-    try:
-        model = Model(weights.features, weights.mean, weights.scale, weights.coef,
-                      float(weights.raw["intercept"]), float(weights.raw["threshold"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise QAError(f"cannot read the answerability model qa/{MODEL_FILE} ({exc}); {refit}") from None
-    unknown = set(model.features) - set(FEATURES)
+def model(fitted: Fitted) -> AnswerabilityFit | None:
+    """The model's fitted answerability, checked against the features this code computes; None when there is
+    none (the model serves uncalibrated: no abstention on a threshold fitted for other vectors)."""
+    fit = fitted.answerability
+    unknown = set(fit.weights.features) - set(FEATURES) if fit else set()
     if unknown:
-        raise QAError(f"qa/{MODEL_FILE} uses features {sorted(unknown)} the code does not compute; {refit}")
-    return model
+        raise QAError(f"{fitted.source} fits answerability on features {sorted(unknown)} the code does not "
+                      f"compute; {REFIT}")
+    return fit
+
+
+def probability(fit: AnswerabilityFit, values: dict[str, float]) -> float:
+    """p = sigmoid(intercept + coef . (x - mean) / scale) over the fit's features."""
+    x = np.array([values[name] for name in fit.weights.features])
+    z = fit.intercept + float(fit.weights.margin(x))
+    return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))  # clipped: exp must not overflow
 
 
 def features(retriever: Retriever, query: Query, hits: list[Hit], sentences: list[Sentence]) -> dict[str, float]:
     """FEATURES of a question, its ranked hits and the sentences of its top sources."""
-    top = hits[0].signals if hits else {"hybrid": 0.0, "dense": 0.0, "sentence": 0.0, "coverage": 0.0}
+    top = hits[0].signals if hits else Signals(dense=0.0, sentence=0.0, coverage=0.0, bm25=0.0, hybrid=0.0,
+                                               question=0.0, verifier=None)
     # a Chinese question naming a Latin-script product ("TokenPocket是…") still has Chinese words to check
     tagged = _tagged(normalize(query.text)) if _cjk_count(query.text) >= MIN_CJK else []
     best = sorted(sentences, key=lambda s: -s.cosine)[:CHECKED_SENTENCES]
     return {
-        "evidence": top["hybrid"], "dense": top["dense"], "sentence": top["sentence"], "coverage": top["coverage"],
+        "evidence": top.hybrid, "dense": top.dense, "sentence": top.sentence, "coverage": top.coverage,
         "sentence_coverage": sentence_coverage(query, sentences), "bigram_coverage": bigram_coverage(tagged, sentences),
         "unknown_noun": unknown_noun(retriever, tagged), "novel_chars": novel_chars(tagged, sentences),
         "number_mismatch": float(asks_number(query.text) and not any(_FIGURE.search(s.text) for s in best)),
         "cross_lingual": float(query.cross_lingual),
+        # the verifier's probability that the first source answers, having read both (0 when it read none); its
+        # logit too, since a logistic model over a probability cannot tell 0.99 from 0.999
+        "verifier": top.verifier or 0.0, "verifier_logit": _logit(top.verifier or 0.0),
     }
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 def sentence_coverage(query: Query, sentences: list[Sentence]) -> float:

@@ -1,4 +1,5 @@
-"""FAQ entries among the hits: which hits are entries, the question each matched, and its answer quoted verbatim."""
+"""FAQ entries among the hits: each hit's document and, for an entry, the question it matched (looked up once per
+question, for the answer and the sources alike), and an entry's answer quoted verbatim."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from qa import faq
 from qa.chunking import split_sentences
+from qa.corpus import DocumentInfo
 from qa.query.retrieval import Hit, Query
 
 FAQ = "faq"
@@ -22,20 +24,33 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Found:
+    """A ranked hit with its document and, for an FAQ entry, the entry's question nearest the one asked."""
+
+    hit: Hit
+    doc: DocumentInfo
+    match: Match | None  # None for a passage
+
+    @property
+    def is_faq(self) -> bool:
+        return self.match is not None
+
+
+@dataclass(frozen=True)
 class Quoted:
-    """An entry's answer as quoted: document offsets of the part shown, and whether the rest was cut."""
+    """An entry's answer as quoted: document offsets of the part shown."""
 
     start: int
     end: int
     text: str
-    cut: bool
 
 
-def kinds(query: Query, hits: list[Hit]) -> list[str]:
-    """Each hit's kind (faq or passage), in hit order; asked of the question's view, which on Milvus already holds
-    the metadata its chunk search returned (no extra round trip)."""
+def examine(query: Query, hits: list[Hit]) -> list[Found]:
+    """Each hit's document and FAQ match, in hit order; the documents are asked of the question's view, which on
+    Milvus already holds the metadata its chunk search returned (no extra round trip)."""
     info = query.view.document_info([h.chunk.doc_id for h in hits])
-    return [info[h.chunk.doc_id].kind for h in hits]
+    return [Found(h, doc, match(query, h) if doc.kind == FAQ else None)
+            for h in hits for doc in (info[h.chunk.doc_id],)]
 
 
 def match(query: Query, hit: Hit) -> Match:
@@ -49,7 +64,7 @@ def match(query: Query, hit: Hit) -> Match:
 
 def quote_answer(hit: Hit, max_chars: int) -> Quoted:
     """The entry's answer as written; a longer one up to the last sentence end within max_chars (at least its
-    first sentence), marked as cut."""
+    first sentence)."""
     text = hit.chunk.text
     start = faq.answer_start(text)
     end = len(text)
@@ -57,4 +72,4 @@ def quote_answer(hit: Hit, max_chars: int) -> Quoted:
         ends = [e for _, e in split_sentences(text, start)]
         within = [e for e in ends if e - start <= max_chars]
         end = within[-1] if within else ends[0]
-    return Quoted(start, end, text[start:end], end < len(text.rstrip()))
+    return Quoted(start, end, text[start:end])

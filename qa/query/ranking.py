@@ -6,19 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.fitted.records import RankingParams
 
-@dataclass(frozen=True)
-class RankingParams:
-    """Weights of the fused score; chosen by `tools/tune_ranking.py` on both evaluation sets."""
-
-    candidates: int = 50  # taken from each of the dense and BM25 lists
-    w_dense: float = 0.5  # cosine of the query with the chunk
-    w_sentence: float = 1.0  # best cosine of the query with one sentence of the chunk
-    w_coverage: float = 0.05  # IDF-weighted share of the query's terms found in the chunk
-    w_bm25: float = 0.1  # BM25 divided by the best BM25 score for this query
-    # Lexical evidence is trusted as far as some candidate covers the question's terms at all: a paraphrase
-    # sharing few words with the corpus leans on the embeddings. 0 turns the adjustment off.
-    trust_exponent: float = 2.0
+__all__ = ["Features", "RankingParams", "fuse", "term_coverage"]
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ import numpy as np
 from qa.backends import IndexReader, QuestionView
 from qa.chunking import Chunk
 from qa.encoders import Embedder, passage_text
+from qa.fitted import load_fitted
 from qa.query.ranking import Features, RankingParams, fuse, term_coverage
+from qa.results import Signals
 from qa.script import mostly_cjk
 from qa.tokens import tokenize
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
-SIGNALS = ("dense", "sentence", "coverage", "bm25", "hybrid")  # the keys of Hit.signals
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,13 @@ class Hit:
     row: int
     chunk: Chunk
     score: float  # what the mode ranked by
-    signals: dict[str, float]  # every signal, plus "hybrid": the fused evidence whatever the mode
+    # every signal, with hybrid the fused evidence whatever the mode; question is 0 here (an FAQ entry's match is
+    # looked up after ranking, see qa.query.faqhits, and goes into its Source's signals)
+    signals: Signals
 
     @property
     def evidence(self) -> float:
-        return self.signals["hybrid"]
+        return self.signals.hybrid
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,12 @@ class Retriever:
     def __init__(self, index: IndexReader, embedder: Embedder, params: RankingParams | None = None) -> None:
         self.index = index
         self.embedder = embedder
-        self.params = params or RankingParams()
+        self.fitted = load_fitted(embedder.model_id)  # everything fitted for this model (or nothing: neutral)
+        self.params = params or self.fitted.ranking
         self.n = index.n_chunks
         # a term the corpus never uses is the rarest of all: it counts against every chunk's coverage
         self.unknown_idf = math.log(1 + (self.n + 0.5) / 0.5)
-        self.corpus_is_cjk = bool(index.manifest["corpus"].get("cjk", True))
+        self.corpus_is_cjk = index.manifest.corpus.cjk
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         """BM25's IDF of each term over the chunks (the highest possible for a term the corpus never uses)."""
@@ -90,9 +94,9 @@ class Retriever:
             chunk = chunks[i]
             if any(_overlaps(chunk, h.chunk) for h in hits):
                 continue  # overlapping windows of one passage would only repeat it
-            signals = {"dense": float(features.dense[i]), "sentence": float(features.sentence[i]),
-                       "coverage": float(features.coverage[i]), "bm25": float(features.bm25[i]),
-                       "hybrid": float(fused[i])}
+            signals = Signals(dense=float(features.dense[i]), sentence=float(features.sentence[i]),
+                              coverage=float(features.coverage[i]), bm25=float(features.bm25[i]),
+                              hybrid=float(fused[i]), question=0.0, verifier=None)
             hits.append(Hit(row=int(features.rows[i]), chunk=chunk, score=float(scores[i]), signals=signals))
             if len(hits) == k:
                 break

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.fitted.records import UnitsFit
 from qa.query.evidence import Sentence
-from qa.query.linear import Weights, read_weights
 from qa.query.retrieval import Hit, Query
 from qa.tokens import worth_marking
 
-MODEL_FILE = "answer_units.json"  # in this package; written by tools/fit_answer_units.py
 REFIT = "refit it with `python tools/fit_answer_units.py --write` (see tools/README.md)"
 # What the model may use, per sentence: its cosine and term coverage (absolute and against the best candidate),
 # how far its source ranks below the first, and where it sits in its unit: a list item's head or a following
@@ -33,31 +31,6 @@ class Candidate:
     unit: tuple[int, int]  # (source, item): the list item or paragraph within its source
     position: int  # 0 for the unit's first sentence
     coverage: float  # IDF-weighted share of the question's terms it holds
-
-
-@dataclass(frozen=True)
-class UnitModel:
-    """A conditional logit: score = coef . (x - mean) / scale, compared between the candidates of one question."""
-
-    weights: Weights
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        return self.weights.features
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        if not len(x):
-            return np.zeros(0)
-        return self.weights.margin(x)
-
-
-@functools.cache
-def load_model() -> UnitModel:
-    model = UnitModel(read_weights(MODEL_FILE, "answer-unit model", REFIT))
-    if model.features != FEATURES:
-        raise QAError(f"qa/{MODEL_FILE} was fitted on features {list(model.features)}, the code computes "
-                      f"{list(FEATURES)}; {REFIT}")
-    return model
 
 
 def candidates(query: Query, sentences: list[Sentence]) -> list[Candidate]:
@@ -104,16 +77,31 @@ def features(hits: list[Hit], cands: list[Candidate]) -> np.ndarray:
     return np.asarray([r[1] for r in rows], dtype=np.float64)
 
 
-def scores(hits: list[Hit], cands: list[Candidate]) -> np.ndarray:
-    """The model's score of each candidate; a sentence that is itself a question ("什么是OSDT数字钱包?") is never
-    an answer and hands its score to the next sentence of its unit (the question heading's answer)."""
-    z = load_model().scores(features(hits, cands))
+def scores(hits: list[Hit], cands: list[Candidate], fit: UnitsFit | None) -> np.ndarray:
+    """The score of each candidate: the model's fitted answer-unit model, or (nothing fitted) its cosine in
+    standard deviations from the candidates' mean, which asks nothing of the model's cosine scale. A sentence that
+    is itself a question ("什么是OSDT数字钱包?") is never an answer and hands its score to the next sentence of its
+    unit (the question heading's answer)."""
+    z = _fitted_scores(fit, features(hits, cands)) if fit else _standardised_cosines(cands)
     for i, c in enumerate(cands):
         if c.sentence.asks and i + 1 < len(cands) and cands[i + 1].unit == c.unit:
             z[i + 1] = max(z[i + 1], z[i])
         if c.sentence.asks:
             z[i] = -np.inf
     return z
+
+
+def _fitted_scores(fit: UnitsFit, x: np.ndarray) -> np.ndarray:
+    if fit.weights.features != FEATURES:
+        raise QAError(f"the answer-unit model was fitted on features {list(fit.weights.features)}, the code "
+                      f"computes {list(FEATURES)}; {REFIT}")
+    return fit.weights.margin(x) if len(x) else np.zeros(0)
+
+
+def _standardised_cosines(cands: list[Candidate]) -> np.ndarray:
+    cosines = np.array([c.sentence.cosine for c in cands], dtype=np.float64)
+    spread = float(cosines.std()) if len(cosines) else 0.0
+    return (cosines - cosines.mean()) / spread if spread > 0 else np.zeros_like(cosines)
 
 
 def _units(cands: list[Candidate]) -> dict[tuple[int, int], list[int]]:

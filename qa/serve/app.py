@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from flask import Flask, Response, render_template, request
@@ -12,23 +11,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from qa.config import Settings
 from qa.errors import DocumentNotFoundError, QAError, QuestionError
 from qa.serve import loaded, observe, question_events
-from qa.serve.api import api, error_response
+from qa.serve.api import api
+from qa.serve.error_codes import error_code, error_response
 from qa.serve.feedback import feedback
 from qa.serve.jsonio import OrjsonProvider
 from qa.serve.metrics import metrics
+from qa.serve.request_body import MAX_BODY_BYTES, drain_body
 from qa.serve.web import web
 from qa.service import QAService
 
-MAX_BODY_BYTES = 16 * 1024
-# A body over MAX_BODY_BYTES is read and discarded up to this much, so the client (still sending) reads the 413
-# instead of a reset connection; past it the connection is closed.
-DRAIN_BYTES = 10 * 1024 * 1024
-DRAIN_SECONDS = 10.0
 # Everything is served from this origin; inline scripts and external loads are refused outright.
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
-ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               414: "uri_too_long", 415: "unsupported_media_type", 500: "internal_error", 503: "unavailable"}
 PAGE_TITLES = {400: "请求有误", 404: "没有找到这个页面", 405: "不支持这种请求", 413: "请求内容太大",
                414: "网址太长", 500: "服务出错了", 503: "服务暂不可用"}
 
@@ -80,7 +74,7 @@ def _register_error_handlers(app: Flask) -> None:
 def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
     if isinstance(exc, RequestEntityTooLarge):
-        _drain_body()
+        drain_body()
     response = _error(status, _message(exc))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response[0].headers["Allow"] = ", ".join(exc.valid_methods)
@@ -98,24 +92,6 @@ def _qa_error(exc: QAError) -> tuple[Response | str, int]:
     return _error(503, str(exc))
 
 
-def _drain_body() -> None:
-    """Read and discard the rest of the body, up to DRAIN_BYTES and DRAIN_SECONDS (then gunicorn closes)."""
-    stream = request.environ.get("wsgi.input")
-    if stream is None:
-        return
-    left, deadline = DRAIN_BYTES, time.monotonic() + DRAIN_SECONDS
-    while left > 0 and time.monotonic() < deadline:
-        data = stream.read(min(64 * 1024, left))
-        if not data:
-            return
-        left -= len(data)
-
-
-def error_page_or_json(status: int, message: str) -> Any:
-    """The app's own error for the current request context: JSON under /api/, the Chinese page elsewhere."""
-    return _error(status, message)
-
-
 def _unexpected_error(exc: Exception) -> tuple[Response | str, int]:
     logger.exception("unhandled error on %s %s", request.method, request.path)
     return _error(500, "unexpected server error; it has been logged")
@@ -126,7 +102,7 @@ def _is_api() -> bool:
 
 
 def _error(status: int, message: str) -> Any:
-    code = ERROR_CODES.get(status, f"http_{status}")
+    code = error_code(status)
     observe.note_error(code)
     if _is_api():
         return error_response(status, code, message)

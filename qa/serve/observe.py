@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
 from flask import Flask, Response, g, request
 
 from qa.live import forget_lease, leased_build
+from qa.requests import REQUEST_ID
 from qa.serve.logs import ENV_ANSWERABILITY, ENV_ANSWERED, ENV_BUILD, ENV_ERROR, ENV_REQUEST_ID
 from qa.serve.metrics import IN_FLIGHT, record_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
-# A client's own id is kept when it is short and plain (it ends up in logs and a response header).
-CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
@@ -24,7 +22,7 @@ def install(app: Flask) -> None:
     app.teardown_request(_done)
 
 
-def note_answered(answered: bool, answerability: float) -> None:
+def note_answered(answered: bool, answerability: float | None) -> None:
     """Called by the routes that ask: counted as answered or abstained and written to the access log."""
     g.answered = answered
     g.answerability = answerability
@@ -40,7 +38,7 @@ def note_error(code: str) -> None:
 def _start() -> None:
     g.started = time.perf_counter()
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given if CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request.environ[ENV_REQUEST_ID] = g.request_id
     forget_lease()  # this thread's previous request leased a build; this one has not yet
     IN_FLIGHT.inc()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from qa.config import Settings
+from qa.config import MAX_REQUEST_LINE, Settings
 from qa.corpus import Document
-from qa.events.records import MAX_COMMENT_CHARS
+from qa.requests import AskRequest, FeedbackRequest, HealthParams, SearchParams, body_schema, query_parameters
 from qa.results import AskResponse, FeedbackResult, Health, SearchResult, Unavailable
+from qa.serve.error_codes import ERROR_CODES
+from qa.serve.request_body import DRAIN_BYTES, MAX_BODY_BYTES
 from qa.serve.result_schema import ref as _ref
 from qa.serve.result_schema import schemas_of
-from qa.service import MAX_TOP_K
+
+_BODY_LIMIT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -21,53 +24,17 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
-# The question must hold a character that str.strip() keeps: the class of Python's whitespace, written out so
-# every regex dialect (ECMA, Rust, Python) reads the pattern the same way.
-_SPACE_CLASS = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
-NON_BLANK = f"[^{_SPACE_CLASS}]"
-_TOP_K_NOTE = ("A JSON integer; a number with a zero fraction such as 3.0 counts as one (as in JSON Schema); "
-               "booleans are rejected.")
-ERROR_CODES = ["bad_request", "not_found", "method_not_allowed", "payload_too_large", "uri_too_long",
-               "unsupported_media_type", "internal_error", "unavailable"]
-
-
-def _question(settings: Settings) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars, "pattern": NON_BLANK,
-            "examples": ["付款失败但钱被扣了两次怎么办？"]}
-
-
-def _top_k() -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5}
+def _too_long(what: str) -> dict[str, Any]:
+    """gunicorn answers a request line over its limit itself, before the app, with its own HTML page."""
+    return {"description": f"The request line is longer than {MAX_REQUEST_LINE} bytes{what}: gunicorn answers "
+                           "with its own HTML page, before the request reaches the app.",
+            "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def _schemas(settings: Settings) -> dict[str, Any]:
-    limit = settings.max_question_chars
     return {
-        "AskRequest": {
-            "type": "object",
-            "required": ["question"],
-            "additionalProperties": False,
-            "properties": {
-                "question": {**_question(settings),
-                             "description": f"At most {limit} characters as sent (QA_MAX_QUESTION_CHARS), at least "
-                                            "one of them not whitespace; answered trimmed."},
-                "top_k": {**_top_k(), "description": f"How many sources to return. {_TOP_K_NOTE}"},
-            },
-        },
-        "FeedbackRequest": {
-            "type": "object",
-            "required": ["request_id", "helpful"],
-            "additionalProperties": False,
-            "properties": {
-                "request_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$",
-                               "description": "The `request_id` of the /api/ask response (its X-Request-ID). An id "
-                                              "this server has not seen is kept all the same, marked so."},
-                "helpful": {"type": "boolean", "description": "Whether the answer (or abstention) helped."},
-                "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT_CHARS,
-                            "description": f"What was missing, at most {MAX_COMMENT_CHARS} characters; digit runs "
-                                           "and e-mail addresses are masked before it is kept."},
-            },
-        },
+        "AskRequest": body_schema(AskRequest, settings),
+        "FeedbackRequest": body_schema(FeedbackRequest, settings),
         **schemas_of({"AskResponse": AskResponse, "SearchResponse": SearchResult, "Health": Health,
                       "Unavailable": Unavailable, "Document": Document, "FeedbackResponse": FeedbackResult}),
         "Error": {
@@ -78,7 +45,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                     "type": "object",
                     "required": ["code", "message"],
                     "properties": {
-                        "code": {"type": "string", "enum": ERROR_CODES},
+                        "code": {"type": "string", "enum": list(ERROR_CODES.values())},
                         "message": {"type": "string", "description": "What went wrong and how to fix it."},
                     },
                 },
@@ -122,8 +89,9 @@ def _spec(settings: Settings) -> dict[str, Any]:
                                 "description": "The whole document of the first source."}}},
                     "400": _error("Invalid question or top_k, malformed JSON, or a body that is no object."),
                     "405": _error("Only POST is allowed."),
-                    "413": _error("The body is larger than 16 KiB (a body up to 10 MiB is read and discarded "
-                                  "first, so the client reads this answer; past that the connection closes)."),
+                    "413": _error(f"The body is larger than {_BODY_LIMIT} (a body up to {DRAIN_BYTES // 2**20} MiB "
+                                  "is read and discarded first, so the client reads this answer; past that the "
+                                  "connection closes)."),
                     "415": _error("The body is not sent as application/json."),
                     "503": _UNAVAILABLE,
                 },
@@ -140,7 +108,7 @@ def _spec(settings: Settings) -> dict[str, Any]:
                     "400": _error("Missing or invalid request_id, helpful or comment, an unknown field, "
                                   "malformed JSON, or a body that is no object."),
                     "405": _error("Only POST is allowed."),
-                    "413": _error("The body is larger than 16 KiB."),
+                    "413": _error(f"The body is larger than {_BODY_LIMIT}."),
                     "415": _error("The body is not sent as application/json."),
                     "503": _error("Feedback is not kept: the server runs with QA_EVENTS_DIR=off, or the events "
                                   "directory refused the write."),
@@ -151,19 +119,11 @@ def _spec(settings: Settings) -> dict[str, Any]:
             "get": {
                 "summary": "Rank passages for a query without composing an answer",
                 "operationId": "search",
-                "parameters": [
-                    {"name": "q", "in": "query", "required": True, "schema": _question(settings),
-                     "description": "As `question` of /api/ask."},
-                    {"name": "k", "in": "query", "required": False,
-                     "schema": _top_k(),
-                     "description": f"How many passages to return. {_TOP_K_NOTE}"},
-                    {"name": "mode", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["hybrid", "dense", "bm25"], "default": "hybrid"}},
-                ],
+                "parameters": query_parameters(SearchParams, settings),
                 "responses": {
                     "200": _json(_ref("SearchResponse"), "Ranked passages, numbered from 1."),
                     "400": _error("Invalid parameter (empty or too long question, wrong type, out of range)."),
-                    "414": _error("The request line is longer than 8190 bytes (a question far over the limit)."),
+                    "414": _too_long(" (a question far over the limit)"),
                     "405": _error("Only GET is allowed."),
                     "503": _UNAVAILABLE,
                 },
@@ -173,9 +133,7 @@ def _spec(settings: Settings) -> dict[str, Any]:
             "get": {
                 "summary": "Whether an index is loaded, and which",
                 "operationId": "health",
-                "parameters": [{"name": "all", "in": "query", "required": False,
-                                "description": "1: also list every live worker of the server and its build.",
-                                "schema": {"type": "string", "enum": ["0", "1"], "default": "0"}}],
+                "parameters": query_parameters(HealthParams, settings),
                 "responses": {
                     "200": _json(_ref("Health"), "The index is loaded."),
                     "400": _error("`all` is neither 0 nor 1."),
@@ -193,7 +151,7 @@ def _spec(settings: Settings) -> dict[str, Any]:
                                                "lists the loaded index's ids as examples."}],
                 "responses": {
                     "200": _json(_ref("Document"), "The document."),
-                    "414": _error("The request line is longer than 8190 bytes."),
+                    "414": _too_long(""),
                     "404": _error("No document with that id."),
                     "503": _UNAVAILABLE,
                 },

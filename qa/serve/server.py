@@ -14,12 +14,11 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from qa.config import Settings
+from qa.config import MAX_REQUEST_LINE, Settings
 from qa.errors import QAError
 from qa.live import LiveIndex
 from qa.results import Refusal
 from qa.serve import worker_status
-from qa.serve.gthread_worker import QAWorker, check_gunicorn
 from qa.serve.loaded import WORKERS_DIR
 from qa.serve.logs import ACCESS_LOG_FORMAT, logger_class
 from qa.serve.microbatch import BatchingEmbedder
@@ -27,9 +26,6 @@ from qa.service import QAService
 from qa.tokens import tokenize
 
 WARMUP_QUESTION = "付款失败但钱被扣了怎么办？"
-# gunicorn's largest request line: the longest question Settings accepts (QA_MAX_QUESTION_CHARS, at most 680
-# characters) of 4-byte characters, percent-encoded, fits.
-MAX_REQUEST_LINE = 8190
 
 
 class QAServer(BaseApplication):
@@ -81,7 +77,6 @@ class QAServer(BaseApplication):
 
 def serve(settings: Settings) -> None:
     """Load the service, then serve it with gunicorn until SIGTERM or SIGINT; raise QAError before binding."""
-    check_gunicorn()
     for host, port in _listeners(settings):
         _check_can_listen(host, port)
     # Split the cores between the workers before the engine loads (libgomp reads this once); an explicit
@@ -115,19 +110,24 @@ def _run(settings: Settings, workers_dir: Path) -> None:
     service = QAService.load(settings, wrap=lambda embedder: BatchingEmbedder(
         embedder, max_batch=settings.batch_max, max_wait=settings.batch_wait_ms / 1000, observer=observe_encode))
     tokenize(WARMUP_QUESTION)  # loads jieba's dictionary here, to share it copy-on-write across workers
-    QAServer(service, {
+    QAServer(service, gunicorn_options(settings), workers_dir).run()
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """The gunicorn settings `qa serve` runs with: documented settings only (post_fork and child_exit are set by
+    QAServer), so any gunicorn release in the range pyproject.toml allows serves the same."""
+    return {
         "bind": [_bind(host, port) for host, port in _listeners(settings)],
         "workers": settings.workers,
         # Threads hand concurrent questions to the micro-batcher and keep cheap requests (page, health,
         # metrics) flowing while an encode runs.
-        "worker_class": QAWorker,  # gthread, with the app's own 414
+        "worker_class": "gthread",
         "threads": settings.threads,
         "preload_app": True,  # build the Flask app once in the master, before binding and forking
         "timeout": 60,
         "graceful_timeout": 10,
+        # every accepted question fits (qa.config); a longer line gets gunicorn's own 414 page, never the app
         "limit_request_line": MAX_REQUEST_LINE,
-        # the pure-Python parser, whose request-line errors QAWorker answers itself (gunicorn_h1c's it cannot)
-        "http_parser": "python",
         "accesslog": "-",
         "errorlog": "-",
         "logger_class": logger_class(settings.log_format),
@@ -136,7 +136,7 @@ def _run(settings: Settings, workers_dir: Path) -> None:
         "proc_name": "qa-serve",
         # gunicorn's control socket is one path per user ($HOME/.gunicorn): two servers would fight over it.
         "control_socket_disable": True,
-    }, workers_dir).run()
+    }
 
 
 def _runtime_dir() -> Path:

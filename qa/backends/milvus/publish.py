@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ from qa.backends.milvus.client import (
     serving_build,
 )
 from qa.backends.milvus.lifecycle import drop_retired, switch_to
-from qa.backends.milvus.reader import pack_weights
+from qa.backends.milvus.rows import pack_weights
 from qa.config import Settings
 from qa.index import directory
+from qa.index import manifest as manifests
 from qa.index.files import BuildFiles
+from qa.index.manifest import MilvusRecord
 
 BATCH_ROWS = 1_000
 
@@ -46,7 +49,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
 
 def _publish(settings: Settings, target: Target, files: BuildFiles) -> str:
     milvus = client(target)
-    build_dir, manifest = files.path, dict(files.manifest)
+    build_dir, manifest = files.path, files.manifest
     build = build_id_of(build_dir)
     names = {kind: collection_name(build, kind) for kind in KINDS}
     if serving_build(target) == build:
@@ -54,21 +57,21 @@ def _publish(settings: Settings, target: Target, files: BuildFiles) -> str:
     for name in names.values():
         if milvus.has_collection(name):  # left over from an interrupted publish of this same build
             milvus.drop_collection(name)
-    dim = int(manifest["model"]["dim"])
+    dim = manifest.model.dim
     create(milvus, names["chunks"], fields.chunks(dim, dense_index_type(target)), _chunk_records(files))
     create(milvus, names["sentences"], fields.sentences(dim), _sentence_records(files))
     create(milvus, names["documents"], fields.documents(), _document_records(files))
     create(milvus, names["vocab"], fields.vocab(), _vocab_records(files))
-    record = {**manifest, "backend": "milvus", "milvus": {
-        "build_id": build, "collections": names, "schema": fields.SCHEMA_VERSION,
-        "vocabulary": files.sparse.n_terms}}
+    record = MilvusRecord(build_id=build, collections=names, vocabulary=files.sparse.n_terms,
+                          schema=fields.SCHEMA_VERSION)
     published_at = time.time()
     create(milvus, names["manifest"], fields.manifest(), iter([[{
-        "id": 0, "manifest": json.dumps(record, ensure_ascii=False), "published_at": published_at,
+        "id": 0, "manifest": json.dumps(manifests.as_json(replace(manifest, backend="milvus", milvus=record)),
+                                        ensure_ascii=False), "published_at": published_at,
         "retired_at": 0.0, fields.PAD_FIELD: fields.PAD}]]))
     switch_to(target, build, published_at)
     # The build directory stays as the local record of what was published.
-    directory.record_in_manifest(build_dir, backend="milvus", milvus=record["milvus"])
+    directory.record_published(build_dir, record)
     drop_retired(settings, now=published_at)
     return build
 

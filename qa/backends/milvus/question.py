@@ -10,16 +10,15 @@ the reader loaded with the build. What a question fetched is kept by its view an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.backends.milvus import fields
 from qa.backends.milvus.client import MilvusBackendError, in_list
-from qa.backends.milvus.reader import (
+from qa.backends.milvus.rows import (
     CHUNK_FIELDS,
     MAX_LIMIT,
-    MilvusReader,
     chunk_of,
     document_info_of,
     query_vector,
@@ -28,6 +27,9 @@ from qa.backends.milvus.reader import (
 )
 from qa.chunking import Chunk
 from qa.corpus import DocumentInfo
+
+if TYPE_CHECKING:  # the reader makes a question's view; the view only reads through it
+    from qa.backends.milvus.reader import MilvusReader
 
 _Sentences = tuple[np.ndarray, np.ndarray]  # (spans (n, 2) int64, cosines (n,) float32) of one row, in order
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import functools
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,42 +20,25 @@ from qa.backends.milvus.client import (
     literal,
     serving_build,
 )
+from qa.backends.milvus.question import MilvusQuestion
+from qa.backends.milvus.rows import CHUNK_FIELDS, MAX_LIMIT, chunk_of, document_info_of, reported
 from qa.chunking import Chunk
 from qa.config import Settings
 from qa.corpus import Document, DocumentInfo
+from qa.index import manifest as manifests
+from qa.index.manifest import Manifest, MilvusRecord
 
-if TYPE_CHECKING:
-    from qa.backends.milvus.question import MilvusQuestion
-
-F = TypeVar("F", bound=Callable[..., Any])
-# Milvus's largest top-k and query page; no question asks for more candidates than this.
-MAX_LIMIT = 16_384
-CHUNK_FIELDS = ["id", "vector", "weights", "doc_id", "start", "end", "ordinal", "text", "headings", "sentences",
-                "doc"]
-
-
-def reported(method: F) -> F:
-    """A failed Milvus call becomes a MilvusBackendError (a 503 with the reason), not an unexpected 500."""
-    from pymilvus.exceptions import MilvusException
-
-    @functools.wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except MilvusException as exc:
-            raise MilvusBackendError(f"Milvus at {self.target.uri} failed in {method.__name__} ({exc.message}); "
-                                     f"check that it is running and build {self.build_id} still exists") from exc
-
-    return cast(F, call)
+REPUBLISH = "publish it again with `qa index --backend milvus`"
 
 
 class MilvusReader:
     """A read-only published build; everything, manifest included, comes from Milvus (nothing local)."""
 
-    def __init__(self, target: Target, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, target: Target, manifest: Manifest) -> None:
         self.target = target
         self.manifest = manifest
-        self.names: dict[str, str] = dict(manifest["milvus"]["collections"])
+        self.published = published(manifest, target)
+        self.names: dict[str, str] = dict(self.published.collections)
         # term -> (id, document frequency), read once at load like the local backend's BM25 vocabulary, so a
         # question's IDF weights and sparse vector cost no round trip
         self.vocabulary: dict[str, tuple[int, int]] = {}
@@ -69,17 +50,17 @@ class MilvusReader:
         return cls.loaded(target, read_manifest(target, build_id))
 
     @classmethod
-    def loaded(cls, target: Target, manifest: Mapping[str, Any]) -> MilvusReader:
+    def loaded(cls, target: Target, manifest: Manifest) -> MilvusReader:
         """A reader of the build this manifest describes, its collections loaded into Milvus's memory."""
-        layout = manifest["milvus"].get("schema", 1)
-        if layout != fields.SCHEMA_VERSION:
-            raise MilvusBackendError(f"build {manifest['milvus']['build_id']} in Milvus at {target.uri} was published "
-                                     f"with collection layout {layout}, this qa reads layout {fields.SCHEMA_VERSION}; "
-                                     f"publish it again with `qa index --backend milvus`")
+        record = published(manifest, target)
+        if record.schema != fields.SCHEMA_VERSION:
+            raise MilvusBackendError(f"build {record.build_id} in Milvus at {target.uri} was published "
+                                     f"with collection layout {record.schema}, this qa reads layout "
+                                     f"{fields.SCHEMA_VERSION}; {REPUBLISH}")
         reader = cls(target, manifest)
         for name in reader.names.values():
             ensure_loaded(client(target), name)
-        reader.vocabulary = reader._read_vocabulary(int(manifest["milvus"]["vocabulary"]))
+        reader.vocabulary = reader._read_vocabulary(record.vocabulary)
         return reader
 
     @reported
@@ -99,15 +80,13 @@ class MilvusReader:
 
     @property
     def build_id(self) -> str:
-        return str(self.manifest["milvus"]["build_id"])
+        return self.published.build_id
 
     @property
     def n_chunks(self) -> int:
-        return int(self.manifest["corpus"]["chunks"])
+        return self.manifest.corpus.chunks
 
     def question(self, vector: np.ndarray, terms: Sequence[str]) -> MilvusQuestion:
-        from qa.backends.milvus.question import MilvusQuestion
-
         return MilvusQuestion(self, vector, terms)
 
     @property
@@ -177,7 +156,7 @@ class MilvusReader:
                                      f"with `qa index --backend milvus`")
 
 
-def read_manifest(target: Target, build_id: str | None = None) -> dict[str, Any]:
+def read_manifest(target: Target, build_id: str | None = None) -> Manifest:
     """The manifest record of a build (by default the current one): one query on a one-row collection."""
     from pymilvus.exceptions import MilvusException
 
@@ -199,36 +178,17 @@ def read_manifest(target: Target, build_id: str | None = None) -> dict[str, Any]
     if not rows:
         raise MilvusBackendError(f"manifest collection {name} at {target.uri} is empty (an interrupted publish); "
                                  f"publish again with `qa index --backend milvus`")
-    manifest: dict[str, Any] = json.loads(rows[0]["manifest"])
-    return manifest
+    try:
+        data = json.loads(rows[0]["manifest"])
+    except ValueError as exc:
+        raise MilvusBackendError(f"the manifest record in {name} at {target.uri} is not JSON ({exc}); "
+                                 f"{REPUBLISH}") from None
+    return manifests.parse(data, f"build {build} in Milvus at {target.uri}", REPUBLISH)
 
 
-def query_vector(vector: np.ndarray) -> np.ndarray:
-    return np.asarray(vector, dtype=np.float32).reshape(-1)
-
-
-def pack_weights(weights: Mapping[int, float]) -> str:
-    """A chunk's BM25 weights as the `weights` field stores them (see fields.chunks)."""
-    ids = np.fromiter(weights.keys(), dtype="<u4", count=len(weights))
-    values = np.fromiter(weights.values(), dtype="<f4", count=len(weights))
-    return base64.b64encode(ids.tobytes() + values.tobytes()).decode("ascii")
-
-
-def unpack_weights(packed: str) -> tuple[np.ndarray, np.ndarray]:
-    """(term ids int64, weights float32) of a `weights` field."""
-    raw = base64.b64decode(packed)
-    n = len(raw) // 8
-    return np.frombuffer(raw, dtype="<u4", count=n).astype(np.int64), np.frombuffer(raw, dtype="<f4", offset=4 * n)
-
-
-def document_info_of(record: Mapping[str, Any]) -> DocumentInfo:
-    """The document metadata a chunk or document record carries (see fields._document_fields)."""
-    doc = json.loads(record["doc"])
-    return DocumentInfo(doc_id=record["doc_id"], title=doc["title"], url=doc["url"], date=doc["date"],
-                        source=doc["source"], kind=doc["kind"])
-
-
-def chunk_of(record: Mapping[str, Any]) -> Chunk:
-    doc_id = record["doc_id"]
-    return Chunk(chunk_id=f"{doc_id}:{int(record['ordinal'])}", doc_id=doc_id, start=int(record["start"]),
-                 end=int(record["end"]), text=record["text"], headings=tuple(json.loads(record["headings"])))
+def published(manifest: Manifest, target: Target) -> MilvusRecord:
+    """Where a build read from Milvus was published (its manifest record always says; a local one does not)."""
+    if manifest.milvus is None:
+        raise MilvusBackendError(f"a build in Milvus at {target.uri} has a manifest without its Milvus record; "
+                                 f"{REPUBLISH}")
+    return manifest.milvus

@@ -177,6 +177,19 @@
       el("p", { class: "feedback-status", role: "status", hidden: "" }));
   }
 
+  // An abstention: the FAQ entries that came close ("你是不是想问"), or the plain notice.
+  function unanswered(suggestions) {
+    if (!suggestions.length) {
+      return [el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容，所以这里不作回答。"),
+        el("p", { class: "no-answer-hint" }, "下面列出最接近的段落，它们不一定回答了你的问题。")];
+    }
+    return [el("p", { class: "no-answer" }, "没有足够把握回答这个问题。"),
+      el("div", { class: "suggestions" }, el("p", { class: "suggestions-title" }, "你是不是想问："),
+        el("ul", { class: "suggestion-list" }, ...suggestions.map((s) =>
+          el("li", {}, el("a", { class: "suggested-question", href: "/?q=" + encodeURIComponent(s.question) },
+            s.question)))))];
+  }
+
   // The same markup as templates/_result.html.
   function buildResult(data) {
     const answered = data.answered;
@@ -188,9 +201,7 @@
         ...(faq ? [el("p", { class: "matched-question" }, "匹配的问题：" + data.matched_question)] : []),
         el("p", { class: "answer-text" }, ...answerPieces(data.answer, data.sources, quotes)))
       : el("section", { class: "answer unanswered", "aria-labelledby": "answer-heading" },
-        el("h2", { id: "answer-heading" }, "没有找到答案"),
-        el("p", { class: "no-answer" }, "语料中没有找到能回答这个问题的内容，所以这里不作回答。"),
-        el("p", { class: "no-answer-hint" }, "下面列出最接近的段落，它们不一定回答了你的问题。"));
+        el("h2", { id: "answer-heading" }, "没有找到答案"), ...unanswered(data.suggestions || []));
     if (faq && quotes.length) {
       const entry = data.sources[quotes[0].n - 1];
       if (quotes[0].end < Array.from(entry.text.trimEnd()).length) {
