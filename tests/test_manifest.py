@@ -80,5 +80,5 @@ def test_a_malformed_manifest_is_refused_saying_what_and_how_to_fix_it(
 def test_not_an_object_or_another_format_is_refused() -> None:
     with pytest.raises(IndexCorruptError, match=r"not a JSON object; publish again"):
         manifest.parse([1, 2], "build b in Milvus", "publish again")
-    with pytest.raises(IndexMismatchError, match=r"format version 2, this qa reads 3"):
+    with pytest.raises(IndexMismatchError, match=r"format version 2, this qa reads 4"):
         manifest.parse({"format_version": 2}, "b")

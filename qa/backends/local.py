@@ -1,4 +1,4 @@
-"""The local backend: format-3 build directories under the index directory, read in place (qa.index.files)."""
+"""The local backend: build directories under the index directory, read in place (qa.index.files)."""
 
 from __future__ import annotations
 

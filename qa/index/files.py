@@ -1,4 +1,4 @@
-"""A finished format-3 build opened for reading: the one module that knows its files, for every reader of a build.
+"""A finished build opened for reading: the one module that knows its files, for every reader of a build.
 
 The local backend answers questions from it; the Milvus publisher streams it into collections. Loading maps files
 and opens SQLite, it parses nothing large; scattered per-question reads go through pread (see qa.index.npyrows).

@@ -1,4 +1,4 @@
-"""Writes a format-3 build directory row by row, so memory stays bounded whatever the corpus size."""
+"""Writes a build directory row by row, so memory stays bounded whatever the corpus size."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Publishing a format-3 build directory into new versioned Milvus collections, then serving it."""
+"""Publishing a build directory into new versioned Milvus collections, then serving it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def publish(settings: Settings, build_dir: Path) -> str:
     """
     target = Target.from_settings(settings)
     ensure_database(target)
-    files = BuildFiles.open(build_dir)  # a finished format-3 build, intact: checked before any upload
+    files = BuildFiles.open(build_dir)  # a finished build, intact: checked before any upload
     try:
         return _publish(settings, target, files)
     finally:
