@@ -24,6 +24,7 @@ def test_slug_drops_the_precision_suffix() -> None:
     assert slug("e5-torch:multilingual-e5-small-q4@0.3.0") == slug(MODEL_ID)
 
 
+@pytest.mark.slow  # loads and runs the 4-layer cross-encoder: a few seconds of CPU
 def test_paraphrase_scores_above_near_miss(verifier: Verifier) -> None:
     scores = verifier.score("花呗怎么提高额度？", ["怎样才能提升花呗的额度", "花呗额度怎么查看", "借呗怎么提高额度"])
     assert scores.shape == (3,)
@@ -31,6 +32,7 @@ def test_paraphrase_scores_above_near_miss(verifier: Verifier) -> None:
     assert scores[0] > scores[1] and scores[0] > scores[2]
 
 
+@pytest.mark.slow  # loads and runs the 4-layer cross-encoder: a few seconds of CPU
 def test_answer_sentence_scores_above_sibling(verifier: Verifier) -> None:
     question = "印欧语系因为哪一门语言而被发现？"
     scores = verifier.score(question, ["后来威廉·琼斯发现印欧语系，也要归功于对梵语的研究。",
@@ -38,6 +40,7 @@ def test_answer_sentence_scores_above_sibling(verifier: Verifier) -> None:
     assert scores[0] > scores[1]
 
 
+@pytest.mark.slow  # loads and runs the 4-layer cross-encoder: a few seconds of CPU
 def test_no_candidates(verifier: Verifier) -> None:
     assert verifier.score("花呗怎么提高额度？", []).shape == (0,)
 
