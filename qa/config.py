@@ -62,6 +62,8 @@ class Settings:
     ocr: str = "on"
     # The page's example questions, separated by "|", for a corpus without FAQ entries (whose questions come first).
     examples: str = ""
+    # on: the model's fitted verifier (qa/fitted/) reads each question with its first few candidates; off: not
+    verifier: str = "on"
 
     @property
     def cache_path(self) -> Path:
@@ -121,7 +123,7 @@ _RANGES = {
 }
 _OPTIONAL = {"metrics_port"}  # None (the default) is valid: no listener of its own
 _CHOICES = {"backend": BACKENDS, "log_format": ("text", "json"), "sentence_dtype": ("float16", "float32"),
-            "ocr": ("on", "off")}
+            "ocr": ("on", "off"), "verifier": ("on", "off")}
 # settings that also have a command-line flag, named in error messages
 _FLAGS = {"corpus_dir": "--corpus", "index_dir": "--index-dir", "cache_dir": "--cache-dir", "model": "--model",
           "backend": "--backend", "milvus_uri": "--milvus-uri", "log_format": "--log-format", "host": "--host",

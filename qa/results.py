@@ -172,6 +172,9 @@ class Health:
     calibrated: bool = described(
         "True when the parameters the service answers with (ranking, answer composition, answerability) were "
         "fitted for this model (qa/fitted/); false: neutral defaults and no abstention.")
+    verifier: bool = described(
+        "True when a verifier fitted for this model reads each question with its first candidates (reranking, "
+        "answerability, FAQ suggestions); false when none is fitted or QA_VERIFIER is off.")
     build_id: str = described("The index build this worker answers from.")
     index_built_at: str = described("ISO 8601 time the index was built.")
     loaded_at: str = described("ISO 8601 time this worker loaded the build.")

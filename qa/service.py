@@ -64,11 +64,11 @@ class QAService:
             query = retriever.prepare(text, vector)
             hits = retriever.rank(query, asked.top_k, mode)
             # each hit's document and FAQ match, for answer and sources; then the verifier reads the first few
-            checked = verify.read(retriever, query, faqhits.examine(query, hits))
+            checked = verify.read(retriever, query, faqhits.examine(query, hits), self.settings.verifier == "on")
             found = verify.with_scores(checked)
             answer = build_answer(retriever, query, found, self.answer_params or retriever.fitted.answer)
             sources = sources_of(query, found)
-            fit = retriever.fitted.verifier
+            fit = retriever.fitted.verifier if self.settings.verifier == "on" else None
             offered = verify.suggestions(checked, fit.params.suggest) if fit and not answer.answered else []
         p = answer.answerability
         return AskResult(question=text, answer=answer.text, answered=answer.answered,
@@ -117,6 +117,7 @@ class QAService:
             manifest = loaded.retriever.index.manifest
             return Health(status="ok", documents=manifest.corpus.documents, chunks=manifest.corpus.chunks,
                           model=manifest.model.id, calibrated=loaded.retriever.fitted.calibrated,
+                          verifier=loaded.retriever.fitted.verifier is not None and self.settings.verifier == "on",
                           build_id=loaded.build_id, index_built_at=manifest.built_at,
                           loaded_at=loaded.loaded_at, load_seconds=loaded.load_seconds,
                           build_seconds=manifest.build_seconds, index_bytes=manifest.size_bytes, pid=os.getpid(),

@@ -166,6 +166,7 @@ def test_health(client: FlaskClient, service: QAService) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body == dataclasses.asdict(service.health())
+    assert body["calibrated"] is True and body["verifier"] is True  # e5-torch has both fitted
     assert body["status"] == "ok" and body["documents"] == 6 and body["chunks"] > 0
     assert body["build_id"] and body["loaded_at"] and body["index_built_at"]
     assert body["pid"] == os.getpid() and body["workers"] is None

@@ -53,6 +53,9 @@ def load_fitted(model_id: str) -> Fitted:
         logger.warning("model %s has no fitted answerability (no %s): serving uncalibrated, with neutral ranking "
                        "and answer settings and no abstention; fit one with the tools/ scripts (tools/README.md)",
                        model_id, relative_name(fitted_dir(model_id) / FILE))
+    elif fitted.verifier is None:
+        logger.warning("model %s has no fitted verifier: questions are answered without reading them with their "
+                       "candidates; fit one with tools/fit_verifier.py and tools/tune_verifier.py", model_id)
     return fitted
 
 

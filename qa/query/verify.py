@@ -67,9 +67,11 @@ def check(verifier: Verifier, query: Query, found: list[Found], params: Verifier
 
 
 def with_scores(checked: list[Checked]) -> list[Found]:
-    """The hits in their new order, each hit's signals carrying its verifier probability (for the sources)."""
-    return [replace(c.found, hit=replace(c.found.hit, signals=replace(c.found.hit.signals, verifier=c.probability)))
-            for c in checked]
+    """The hits in their new order, each hit's signals carrying its verifier probability and, for an FAQ entry,
+    the cosine of its nearest question (for answerability and the sources)."""
+    return [replace(c.found, hit=replace(c.found.hit, signals=replace(
+        c.found.hit.signals, verifier=c.probability,
+        question=c.found.match.cosine if c.found.match else c.found.hit.signals.question))) for c in checked]
 
 
 def suggestions(checked: list[Checked], floor: float, limit: int = 3) -> list[Checked]:
@@ -78,10 +80,10 @@ def suggestions(checked: list[Checked], floor: float, limit: int = 3) -> list[Ch
     return sorted(entries, key=lambda c: -(c.probability or 0.0))[:limit]
 
 
-def read(retriever: Retriever, query: Query, found: list[Found]) -> list[Checked]:
+def read(retriever: Retriever, query: Query, found: list[Found], enabled: bool = True) -> list[Checked]:
     """The hits after the model's verifier read the first few (reranked, probabilities in their signals); as they
-    were, unread, when no verifier is fitted for the model."""
+    were, unread, when no verifier is fitted for the model or it is turned off (QA_VERIFIER=off)."""
     fit = retriever.fitted.verifier
-    if fit is None or not found:
+    if fit is None or not enabled or not found:
         return [Checked(f, None, None) for f in found]
     return check(verifier_for(retriever.embedder.model_id), query, found, fit.params)
