@@ -76,7 +76,7 @@ install-check: setup
 	$(PY) tools/check_install.py --qa $(INSTALL_CHECK)/venv/bin/qa --corpus corpus --workdir $$(mktemp -d)
 
 # Regression guard: the seed dev set must stay within about 0.05 of today's figures (docs/quality.md), answer
-# sentences and abstention included.
+# sentences and abstention included; then the verifier's sets.
 eval-guard: setup
 	$(QA) index --corpus corpus --index-dir .cache/seed-index
 	$(QA) eval eval/seed_dev.jsonl --index-dir .cache/seed-index \
@@ -85,6 +85,19 @@ eval-guard: setup
 		--fail-under answer_sentence_hit=0.85 \
 		--fail-under abstained_unanswerable=0.67 --fail-under abstention_auc=0.87 \
 		--fail-over false_abstention=0.08
+	# the verifier's behaviour on public sets: a DRCD abstention split (12 articles of its dev part; half their
+	# paragraphs indexed) and LCQMC dev as FAQ entries (150 paraphrases, 150 near-misses); floors about 0.05 under
+	# the figures in docs/quality.md
+	$(PY) tools/drcd.py --out .cache/drcd-split-ci --split --titles 12
+	$(QA) index --corpus .cache/drcd-split-ci/corpus --index-dir .cache/drcd-split-ci/index
+	$(QA) eval .cache/drcd-split-ci/dev.jsonl --index-dir .cache/drcd-split-ci/index \
+		--fail-under recall@1=0.93 --fail-under answer_hit=0.84 --fail-under abstained_unanswerable=0.53 \
+		--fail-under abstention_auc=0.87 --fail-over false_abstention=0.12
+	python3 ../shared/bench/tools/convert_pairs_faq.py --pairs ../shared/bench/lcqmc/dev.txt --out .cache/lcqmc-ci --n 150
+	$(QA) index --corpus .cache/lcqmc-ci/faq --index-dir .cache/lcqmc-ci/index
+	$(QA) eval .cache/lcqmc-ci/questions.jsonl --index-dir .cache/lcqmc-ci/index \
+		--fail-under recall@1=0.95 --fail-under answer_hit=0.91 --fail-under abstained_unanswerable=0.25 \
+		--fail-under abstention_auc=0.80 --fail-over false_abstention=0.08
 
 lint: setup
 	$(VENV)/bin/ruff check qa tests bench tools
