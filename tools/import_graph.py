@@ -4,7 +4,9 @@
     python tools/import_graph.py --root DIR # another checkout (DIR/qa)
 
 Layers, lowest first; a module may import its own layer and those below. Imports inside functions count too
-(they are how the CLI and the server defer heavy imports), `if TYPE_CHECKING:` blocks do not.
+(they are how the CLI and the server defer heavy imports), `if TYPE_CHECKING:` blocks do not. Package-level rules
+on top: no module imports a module that imports it back (directly or around a cycle), and the siblings listed in
+APART never import one another (each reaches what they share through a module below them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("interfaces", ("qa.serve", "qa.cli", "qa.evaluation", "qa.gaps")),
 )
 ROOT_PACKAGE = "qa"  # qa/__init__.py holds only the version: every layer may read it
+# Modules of one package that stay independent of one another: the server's blueprints (what they share lives in
+# qa.serve.request_body, error_codes, loaded and observe).
+APART: tuple[tuple[str, ...], ...] = (("qa.serve.api", "qa.serve.feedback", "qa.serve.web"),)
 
 
 def layer_of(module: str) -> int | None:
@@ -100,6 +105,42 @@ def violations(edges: dict[str, set[str]]) -> list[str]:
     return out
 
 
+def package_violations(edges: dict[str, set[str]]) -> list[str]:
+    """Siblings of APART importing one another, and import cycles (each reported once, from its smallest module).
+    A package and its own modules are left out of cycles: a registry's __init__ reaching its implementations, and
+    a module importing from its package, are how a package works (qa.encoders, qa.backends)."""
+    out = [f"{a} imports {b}, which APART keeps independent of it" for group in APART for a in group for b in group
+           if a != b and b in edges.get(a, set())]
+    seen: set[tuple[str, ...]] = set()
+    for start in sorted(edges):
+        for cycle in _cycles_from(start, edges):
+            key = tuple(sorted(cycle))
+            if key not in seen and min(cycle) == start:
+                seen.add(key)
+                out.append("import cycle: " + " -> ".join([*cycle, start]))
+    return out
+
+
+def _cycles_from(start: str, edges: dict[str, set[str]]) -> list[list[str]]:
+    """Paths start -> ... -> start (depth-first; each module once per path)."""
+    found: list[list[str]] = []
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    while stack:
+        module, path = stack.pop()
+        for target in sorted(edges.get(module, set())):
+            if _within(module, target):
+                continue
+            if target == start:
+                found.append(path)
+            elif target not in path and target > start:  # a cycle through a smaller module is found from it
+                stack.append((target, [*path, target]))
+    return found
+
+
+def _within(a: str, b: str) -> bool:
+    return a.startswith(b + ".") or b.startswith(a + ".")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
@@ -113,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         for module in by_layer.get(name, []):
             short = sorted(t.removeprefix("qa.") for t in edges[module])
             print(f"[{name}] {module} -> {', '.join(short) or '-'}")
-    bad = violations(edges)
-    print(f"\n{len(edges)} modules, {sum(map(len, edges.values()))} imports, {len(bad)} upward")
+    bad = violations(edges) + package_violations(edges)
+    print(f"\n{len(edges)} modules, {sum(map(len, edges.values()))} imports, {len(bad)} upward or cyclic")
     for line in bad:
-        print(f"UPWARD: {line}")
+        print(f"VIOLATION: {line}")
     return 1 if bad else 0
 
 
