@@ -19,7 +19,7 @@ from pathlib import Path
 # (layer name, module prefixes); the first prefix that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # qa.results: the typed records the query path and the service return (plain data, importing nothing of qa)
-    ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens", "qa.results")),
+    ("base", ("qa.errors", "qa.config", "qa.normalize", "qa.script", "qa.tokens", "qa.results", "qa.cachedb")),
     ("fitted", ("qa.fitted",)),  # per-model fitted parameters: read by the query path and qa gaps
     ("text", ("qa.corpus", "qa.chunking", "qa.faq", "qa.documents", "qa.inventory")),
     ("encoders", ("qa.encoders",)),

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 
+from qa.cachedb import open_cache
 from qa.documents.model import Extracted
-from qa.errors import IndexCorruptError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS extracted (key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID"
 
@@ -26,15 +25,7 @@ def content_key(path: Path, salt: str) -> str:
 class ExtractCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"extraction cache {path} is unreadable ({exc}); delete it (it only saves "
-                                    "time, nothing is lost)") from exc
+        self._db = open_cache(path, _SCHEMA, "extraction cache")
 
     def get(self, key: str) -> Extracted | None:
         row = self._db.execute("SELECT record FROM extracted WHERE key = ?", (key,)).fetchone()

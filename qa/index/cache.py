@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from qa.cachedb import open_cache
 from qa.encoders import Embedder
-from qa.errors import IndexCorruptError
 
 # sqlite's default limit on host parameters per statement is 999 in older builds.
 _SQL_BATCH = 500
@@ -38,16 +37,7 @@ class EmbeddingCache:
         self.path = Path(path)
         self.model_id = model_id
         self.dim = int(dim)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30)
-            # WAL lets a serving process read while a rebuild writes.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"embedding cache {self.path} is unreadable ({exc}); delete it and "
-                                    "rebuild (it only saves time, nothing is lost)") from exc
+        self._db = open_cache(self.path, _SCHEMA, "embedding cache")
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
